@@ -1,0 +1,473 @@
+"""The SRSoup sampling loop (the paper's Algorithm 2 in the host's coordinates, ALGORITHM.md §2-7).
+
+Read next to Algorithm 2. Per step ``i`` (``sigma -> sigma_next``):
+
+1. denoise every trajectory once: ``x0_hat = model(x, sigma)`` (line 9 / 14);
+2. split the plain ancestral step into ``mu`` and ``s`` (``ancestral.py``); if ``s == 0`` (last step) the
+   trajectory becomes ``mu = x0_hat``;
+3. draw the query noise ``z_1..z_N`` once per batch element, shared by all trajectories and rewards (line 7);
+4. exemplars (one-hot rows) query their own reward around their own mean (line 10); during the first K
+   guided steps the other rows interpolate the exemplars' directions without queries (line 15, Eq. 11),
+   afterwards they query all their rewards around their own mean (weighted sum, Eq. 9);
+5. step: ``x_next = mu + s * d`` (line 11 / 16), or the plain step with ``z_1`` when a trajectory's
+   rewards carry no direction (fallback).
+
+Layout: internal state ``(P, B, D)``: P trajectories (exemplars of the one-hot rows, then the distinct mixed
+rows, then hidden exemplars), B input batch elements, D latent elements. Queries are flattened
+``n * (Q * B) + q * B + b`` (query-major, batch index fastest) and processed in chunks whose size is a
+multiple of B, so row ``i`` of every model call belongs to batch element ``i % B``. Outputs are
+``l * B + b`` (weight-major, batch index fastest).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .ancestral import PARAMETERIZATIONS, ancestral_mean, reuse_x0, step_noise
+from .directions import (
+    CORRECTIONS,
+    STEP_RULES,
+    guided_step,
+    is_degenerate,
+    mc_weights,
+    overlap_ess,
+    search_direction,
+    soup_direction,
+    usable,
+    weighted_sum_weights,
+    zscore,
+)
+from .preferences import is_one_hot, validate_weights
+from .stats import Clock, SRSoupStats, paper_query_count
+
+QUERY_X0_MODES = ("tweedie", "reuse")
+
+
+@dataclass
+class SRSoupResult:
+    """``samples``: final x0 latents ``(L * B, ...)``, index ``l * B + b``; ``stats``: SRSoupStats."""
+
+    samples: torch.Tensor
+    stats: SRSoupStats
+
+
+# --------------------------------------------------------------------------------------------------
+# Input checks: every message says what to change
+# --------------------------------------------------------------------------------------------------
+def _check_int(name: str, value, minimum: int, hint: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{hint}; got {value!r}")
+    return value
+
+
+def _check_choice(name: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+    return value
+
+
+def _check_x(x) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] < 1 or x[0].numel() < 1:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a tensor of noisy latents (B, ...) with B >= 1; got {shape}")
+    if not x.is_floating_point():
+        raise ValueError(f"x must be a floating-point tensor; got dtype {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x has non-finite values (NaN or inf): pass finite noisy latents")
+
+
+def _check_sigmas(sigmas, parameterization: str) -> list[float]:
+    try:
+        sig = torch.as_tensor(sigmas).detach().to("cpu", torch.float64).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ValueError(f"sigmas must be a 1-D sequence of numbers: {exc}") from None
+    if sig.numel() < 2:
+        raise ValueError("sigmas must have at least 2 values (one step), decreasing to 0")
+    if not bool(torch.isfinite(sig).all()):
+        raise ValueError("sigmas has non-finite values: give a finite schedule decreasing to 0")
+    if not bool((sig[1:] < sig[:-1]).all()):
+        raise ValueError(f"sigmas must be strictly decreasing; got {sig.tolist()}")
+    if float(sig[-1]) != 0.0:
+        raise ValueError(
+            "sigmas must end at 0 (the final step outputs the denoised latents); "
+            f"last value is {float(sig[-1])}"
+        )
+    if parameterization == "flow" and float(sig[0]) > 1.0:
+        raise ValueError(f"flow sigmas must lie in [0, 1]; the first is {float(sig[0])}")
+    return [float(v) for v in sig]
+
+
+def _check_rewards(rewards) -> list:
+    if callable(rewards):
+        rewards = [rewards]
+    try:
+        rewards = list(rewards)
+    except TypeError:
+        raise ValueError("rewards must be a sequence of callables images -> Tensor[B]") from None
+    if not rewards:
+        raise ValueError("rewards is empty: give at least one reward callable")
+    for j, r in enumerate(rewards):
+        if not callable(r):
+            raise ValueError(f"rewards[{j}] is not callable: give callables images -> Tensor[B]")
+    return rewards
+
+
+def make_generator(generator) -> torch.Generator:
+    """A torch.Generator from a generator, an int seed, or None (seeded from torch's global RNG)."""
+    if isinstance(generator, torch.Generator):
+        return generator
+    if generator is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    elif isinstance(generator, bool) or not isinstance(generator, int):
+        raise ValueError(f"generator must be a torch.Generator, an int seed or None; got {generator!r}")
+    else:
+        seed = generator
+    return torch.Generator().manual_seed(seed)
+
+
+def _randn(shape, generator: torch.Generator, dtype, device) -> torch.Tensor:
+    """Standard normal noise drawn on the generator's device (CPU by default), moved to ``device``."""
+    return torch.randn(shape, generator=generator, dtype=dtype, device=generator.device).to(device)
+
+
+# --------------------------------------------------------------------------------------------------
+# Trajectory plan: which internal trajectory serves which row
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    ex_reward: list  # reward of each exemplar trajectory (visible first, then hidden)
+    n_visible_ex: int
+    mixed: torch.Tensor  # (P_mix, M) weights of the distinct mixed rows
+    row_traj: list  # internal trajectory of each weight row (L)
+
+    @property
+    def n_ex(self) -> int:
+        return len(self.ex_reward)
+
+    @property
+    def n_hidden(self) -> int:
+        return self.n_ex - self.n_visible_ex
+
+    def traj_index(self, kind: str, j: int) -> int:
+        """Internal index: visible exemplars, mixed rows, hidden exemplars."""
+        if kind == "mixed":
+            return self.n_visible_ex + j
+        return j if j < self.n_visible_ex else j + self.mixed.shape[0]
+
+
+def _plan(w: torch.Tensor, soup_will_run: bool) -> _Plan:
+    one_hot = is_one_hot(w)
+    n_rewards = w.shape[1]
+    ex_of_reward, ex_reward, mixed_rows, mixed_key = {}, [], [], {}
+    row_ref = []
+    for l, row in enumerate(w):
+        if bool(one_hot[l]):
+            m = int(row.argmax())
+            if m not in ex_of_reward:
+                ex_of_reward[m] = len(ex_reward)
+                ex_reward.append(m)
+            row_ref.append(("ex", ex_of_reward[m]))
+        else:
+            key = tuple(row.tolist())
+            if key not in mixed_key:
+                mixed_key[key] = len(mixed_rows)
+                mixed_rows.append(row)
+            row_ref.append(("mixed", mixed_key[key]))
+    n_visible = len(ex_reward)
+    mixed = torch.stack(mixed_rows) if mixed_rows else w.new_zeros((0, n_rewards))
+    if soup_will_run and mixed_rows:
+        for m in range(n_rewards):
+            if m not in ex_of_reward and bool((mixed[:, m] > 0).any()):
+                ex_of_reward[m] = len(ex_reward)
+                ex_reward.append(m)
+    plan = _Plan(ex_reward, n_visible, mixed, [])
+    plan.row_traj = [plan.traj_index(kind, j) for kind, j in row_ref]
+    return plan
+
+
+# --------------------------------------------------------------------------------------------------
+# The sampler
+# --------------------------------------------------------------------------------------------------
+class _Runner:
+    """State of one run: the calls to model / decode / rewards, chunked, counted and timed."""
+
+    def __init__(self, model, extra_args, decode, rewards, shape, batch, chunk, stats, clock, interrupt):
+        self.model, self.extra_args, self.decode, self.rewards = model, extra_args, decode, rewards
+        self.shape, self.batch, self.stats, self.clock = shape, batch, stats, clock
+        self.chunk = max(1, chunk // batch) * batch  # a multiple of B keeps rows aligned with conds
+        self.interrupt = interrupt
+
+    def check_interrupt(self) -> None:
+        if self.interrupt is not None:
+            self.interrupt()
+
+    def denoise(self, x_flat: torch.Tensor, sigma: float) -> torch.Tensor:
+        """``model(x, sigma)`` on (n, D) latents, in chunks; returns (n, D) in x's dtype."""
+        outs = []
+        for start in range(0, x_flat.shape[0], self.chunk):
+            if start:
+                self.check_interrupt()
+            xc = x_flat[start : start + self.chunk]
+            n = xc.shape[0]
+            xin = xc.reshape((n,) + self.shape)
+            with self.clock.timing("time_model"):
+                out = self.model(xin, sigma * xin.new_ones([n]), **self.extra_args)
+            self.stats.model_calls += 1
+            self.stats.model_evaluations += n
+            outs.append(out.reshape(n, -1).to(x_flat.dtype))
+        return torch.cat(outs) if len(outs) > 1 else outs[0]
+
+    def score(self, x0_flat: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
+        """Rewards of (n, D) x0 latents: reward m only where ``need[:, m]``. Returns (n, M) float64 on CPU,
+        NaN where not scored or not finite (the latter counted as dropped)."""
+        n_total, n_rewards = x0_flat.shape[0], len(self.rewards)
+        table = torch.full((n_total, n_rewards), math.nan, dtype=torch.float64)
+        for start in range(0, n_total, self.chunk):
+            self.check_interrupt()
+            stop = min(start + self.chunk, n_total)
+            n = stop - start
+            latents = x0_flat[start:stop].reshape((n,) + self.shape)
+            if self.decode is None:
+                images = latents
+            else:
+                with self.clock.timing("time_decode"):
+                    images = self.decode(latents)
+                self.stats.decode_calls += 1
+                self.stats.decodes += n
+            for m, reward in enumerate(self.rewards):
+                rows = need[start:stop, m]
+                k = int(rows.sum())
+                if k == 0:
+                    continue
+                batch = images if k == n else images[rows.to(images.device)]
+                with self.clock.timing("time_reward"):
+                    vals = reward(batch)
+                vals = torch.as_tensor(vals).detach()
+                if vals.numel() != k:
+                    raise ValueError(
+                        f"reward {m} returned {vals.numel()} values for {k} images: "
+                        "a reward must return one score per image (Tensor[B])"
+                    )
+                self.stats.reward_queries[m] += k
+                self.stats.reward_calls[m] += 1
+                vals = vals.reshape(-1).to("cpu", torch.float64)
+                self.stats.dropped_queries += int((~torch.isfinite(vals)).sum())
+                col = table[start:stop, m]
+                col[rows] = vals
+                table[start:stop, m] = col
+        return table
+
+
+def srsoup_sample(
+    model,
+    x,
+    sigmas,
+    extra_args=None,
+    callback=None,
+    disable=None,
+    *,
+    rewards,
+    weights,
+    decode=None,
+    n_queries: int = 30,
+    soup_steps: int = 20,
+    parameterization: str = "eps",
+    generator=None,
+    query_x0: str = "tweedie",
+    step_rule: str = "norm",
+    correction: str = "paper",
+    query_chunk: int = 32,
+    interrupt=None,
+) -> SRSoupResult:
+    """Sample Reward Soups: one sample per weight row and input batch element, all from ``x``.
+
+    ``model(x, sigma_batch, **extra_args) -> x0_hat``; ``x``: noisy latents at ``sigmas[0]`` (B, ...);
+    ``sigmas``: strictly decreasing, ending at 0. ``rewards``: M callables ``images -> Tensor[B]``
+    (higher is better); ``weights``: (L, M) rows on the simplex; ``decode``: latents -> images (identity
+    when None). ``soup_steps`` K: soup interpolation for the first K guided steps, weighted sum afterwards
+    (0: pure weighted sum). See README for every option. Returns ``SRSoupResult(samples, stats)`` with
+    ``samples`` of shape ``(L * B, ...)`` at index ``l * B + b``.
+    """
+    rewards = _check_rewards(rewards)
+    n_rewards = len(rewards)
+    w = validate_weights(weights, n_rewards).cpu()
+    n_queries = _check_int("n_queries", n_queries, 2, " (at least 2 queries per step to z-score rewards)")
+    soup_steps = _check_int("soup_steps", soup_steps, 0, " (0 = pure weighted sum)")
+    query_chunk = _check_int("query_chunk", query_chunk, 1, "")
+    _check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    _check_choice("query_x0", query_x0, QUERY_X0_MODES)
+    _check_choice("step_rule", step_rule, STEP_RULES)
+    _check_choice("correction", correction, CORRECTIONS)
+    if decode is not None and not callable(decode):
+        raise ValueError("decode must be a callable latents -> images, or None")
+    _check_x(x)
+    sig = _check_sigmas(sigmas, parameterization)
+    gen = make_generator(generator)
+    extra_args = {} if extra_args is None else extra_args
+
+    stats = SRSoupStats(n_queries=n_queries, n_rewards=n_rewards, n_weights=w.shape[0], batch_size=x.shape[0])
+    stats.reward_queries = [0] * n_rewards
+    stats.reward_calls = [0] * n_rewards
+    clock = Clock(stats, x.is_cuda)
+    t_start = clock.now()
+
+    n_batch, shape = x.shape[0], tuple(x.shape[1:])
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    device = x.device
+    noise = [step_noise(sig[i], sig[i + 1], parameterization) for i in range(len(sig) - 1)]
+    n_guided = sum(1 for s in noise if s > 0)
+    k_soup = min(soup_steps, n_guided)
+    plan = _plan(w, k_soup > 0)
+    n_mixed = plan.mixed.shape[0]
+    stats.trajectories = plan.n_ex + n_mixed
+    stats.hidden_exemplars = plan.n_hidden
+    formula = paper_query_count(n_queries, n_guided, n_rewards, w.shape[0], k_soup)
+    stats.paper_formula_queries = n_batch * formula
+    run = _Runner(model, extra_args, decode, rewards, shape, n_batch, query_chunk, stats, clock, interrupt)
+
+    # Output rows l * B + b read internal rows traj(l) * B + b.
+    out_index = torch.tensor(
+        [p * n_batch + b for p in plan.row_traj for b in range(n_batch)], dtype=torch.long, device=device
+    )
+    # Row weight vectors of the trajectories that query: exemplars (one-hot) and mixed rows (WS steps).
+    eye = torch.eye(n_rewards, dtype=torch.float64)
+    ex_w = eye[plan.ex_reward] if plan.n_ex else torch.zeros(0, n_rewards, dtype=torch.float64)
+    mixed_w = plan.mixed.double()
+
+    # Algorithm 2, line 3: every trajectory of batch element b starts from x[b].
+    n_traj = plan.n_ex + n_mixed
+    state = x.detach().to(dtype).reshape(1, n_batch, -1).repeat(n_traj, 1, 1)  # (P, B, D)
+
+    guided = 0
+    for i in range(len(sig) - 1):
+        sigma, sigma_next, s = sig[i], sig[i + 1], noise[i]
+        run.check_interrupt()
+        soup_now = s > 0 and guided < k_soup and n_mixed > 0
+        if plan.n_hidden and not soup_now:  # hidden exemplars are only needed for soup steps
+            n_keep = plan.n_visible_ex + n_mixed
+            state = state[:n_keep]
+            plan.ex_reward = plan.ex_reward[: plan.n_visible_ex]
+            ex_w = ex_w[: plan.n_visible_ex]
+        n_traj = state.shape[0]
+
+        x0_hat = run.denoise(state.reshape(n_traj * n_batch, -1), sigma).reshape(state.shape)
+        if callback is not None:
+            callback({
+                "x": state.reshape(n_traj * n_batch, -1)[out_index].reshape((-1,) + shape),
+                "i": i,
+                "sigma": sigmas[i],
+                "sigma_hat": sigmas[i],
+                "denoised": x0_hat.reshape(n_traj * n_batch, -1)[out_index].reshape((-1,) + shape),
+            })
+        mu = ancestral_mean(state, x0_hat, sigma, sigma_next, parameterization)  # (P, B, D)
+        stats.steps += 1
+        if s <= 0:  # the last step (sigma_next = 0) cannot be guided: mu = x0_hat
+            state = mu
+            continue
+
+        # Algorithm 2, line 7: query noise shared by every trajectory and reward of batch element b.
+        z = _randn((n_queries, n_batch) + shape, gen, dtype, device).reshape(n_queries, n_batch, -1)
+
+        # Which trajectories query: exemplars always; mixed rows only on weighted-sum steps.
+        ex_idx = [plan.traj_index("ex", j) for j in range(plan.n_ex)]
+        mixed_idx = [plan.traj_index("mixed", j) for j in range(n_mixed)]
+        query_idx = ex_idx if soup_now else ex_idx + mixed_idx
+        row_w = ex_w if soup_now else torch.cat([ex_w, mixed_w])  # (Q, M)
+        n_q = len(query_idx)
+        v = torch.zeros_like(mu)
+        informative = torch.zeros(n_traj, n_batch, dtype=torch.bool, device=device)
+
+        if n_q:
+            sel = torch.tensor(query_idx, device=device)
+            mu_q = mu[sel]
+            x_query = (mu_q[None] + s * z[:, None]).reshape(-1, mu.shape[-1])  # (N * Q * B, D)
+            if query_x0 == "tweedie":
+                x0_query = run.denoise(x_query, sigma_next)
+            else:
+                x0_query = reuse_x0(
+                    x_query.reshape(n_queries, n_q, n_batch, -1), state[sel][None], x0_hat[sel][None],
+                    sigma, sigma_next,
+                ).reshape(x_query.shape)
+            need = (row_w > 0)[None, :, None, :].expand(n_queries, n_q, n_batch, n_rewards)
+            table = run.score(x0_query, need.reshape(-1, n_rewards))
+            table = table.reshape(n_queries, n_q, n_batch, n_rewards)
+
+            # Per step, per trajectory, per reward: z-scored rewards (ALGORITHM.md §5).
+            r_tilde, n_valid, _ = zscore(table, dim=0)
+            a_m = mc_weights(r_tilde, n_valid, dim=0)  # (N, Q, B, M)
+            a = weighted_sum_weights(a_m, row_w)  # (N, Q, B): exemplar (one-hot) or weighted sum
+            v_q = search_direction(a.to(device), z)  # (Q, B, D)
+            ok_q = ~is_degenerate(a).to(device)  # (Q, B)
+            v[sel] = v_q
+            informative[sel] = ok_q
+
+        if soup_now:
+            # Algorithm 2, line 15 / Eq. 11: interpolate the exemplars' directions, no new queries.
+            ex_of = {m: j for j, m in enumerate(plan.ex_reward)}
+            w_mix = plan.mixed.to(device)
+            cols = [m for m in range(n_rewards) if m in ex_of]
+            w_soup = torch.zeros(n_mixed, n_rewards, dtype=dtype, device=device)
+            w_soup[:, cols] = w_mix[:, cols].to(dtype)
+            order = [ex_of.get(m, 0) for m in range(n_rewards)]  # rewards without exemplar have weight 0
+            a_ex = torch.stack([a_m[:, order[m], :, m] for m in range(n_rewards)], dim=1)  # (N, M, B)
+            a_ex = a_ex.to(device)
+            g_ex = v_q[order]  # (M, B, D)
+            ok_ex = ok_q[order] & torch.tensor([m in ex_of for m in range(n_rewards)], device=device)[:, None]
+            mix_sel = torch.tensor(mixed_idx, device=device)
+            ex_sel = torch.tensor(ex_idx, device=device)[order]
+            delta = mu[ex_sel][:, None] - mu[mix_sel][None]  # c^m - mu^l: (M, Pm, B, D)
+            v[mix_sel] = soup_direction(w_soup, a_ex, g_ex, delta, z, s, correction)
+            informative[mix_sel] = ((w_soup[:, :, None] > 0) & ok_ex[None]).any(1)
+            active = (w_soup > 0)[:, :, None].expand(-1, -1, n_batch).transpose(0, 1)  # (M, Pm, B)
+            ess = overlap_ess(z, delta, s)
+            shift = delta.norm(dim=-1) / s
+            stats.ess_per_soup_step.append(float(ess[active].mean()))
+            stats.shift_per_soup_step.append(float(shift[active].mean()))
+            stats.soup_steps += 1
+
+        ok = usable(v, informative)
+        stats.fallbacks += int((~ok).sum())
+        state = guided_step(mu, s, v, z[0], ok, step_rule)
+        guided += 1
+
+    stats.guided_steps = guided
+    samples = state.reshape(-1, state.shape[-1])[out_index].reshape((-1,) + shape).to(x.dtype)
+    stats.time_total = clock.now() - t_start
+    stats.time_other = stats.time_total - stats.time_model - stats.time_decode - stats.time_reward
+    return SRSoupResult(samples, stats)
+
+
+def weighted_sum_sample(
+    model, x, sigmas, extra_args=None, callback=None, disable=None, **kwargs
+) -> SRSoupResult:
+    """Pure weighted-sum guidance (the paper's baseline, Section 4.2): ``srsoup_sample`` with K = 0."""
+    kwargs["soup_steps"] = 0
+    return srsoup_sample(model, x, sigmas, extra_args, callback, disable, **kwargs)
+
+
+def ancestral_sample(
+    model, x, sigmas, extra_args=None, callback=None, disable=None, *, parameterization="eps", generator=None
+) -> torch.Tensor:
+    """Plain unguided ancestral sampling (eta = 1): the baseline, direction = fresh noise every step.
+
+    Same conventions as ``srsoup_sample``; returns the final x0 latents (B, ...).
+    """
+    _check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    _check_x(x)
+    sig = _check_sigmas(sigmas, parameterization)
+    gen = make_generator(generator)
+    extra_args = {} if extra_args is None else extra_args
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    state = x.detach().to(dtype)
+    for i in range(len(sig) - 1):
+        sigma, sigma_next = sig[i], sig[i + 1]
+        x0_hat = model(state, sigma * state.new_ones([state.shape[0]]), **extra_args).to(dtype)
+        if callback is not None:
+            callback({"x": state, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": x0_hat})
+        mu = ancestral_mean(state, x0_hat, sigma, sigma_next, parameterization)
+        s = step_noise(sigma, sigma_next, parameterization)
+        state = mu + s * _randn(state.shape, gen, dtype, state.device) if s > 0 else mu
+    return state.to(x.dtype)
