@@ -434,6 +434,7 @@ def srsoup_sample(
         guided += 1
 
     stats.guided_steps = guided
+    stats.total_reward_queries = sum(stats.reward_queries)
     samples = state.reshape(-1, state.shape[-1])[out_index].reshape((-1,) + shape).to(x.dtype)
     stats.time_total = clock.now() - t_start
     stats.time_other = stats.time_total - stats.time_model - stats.time_decode - stats.time_reward
