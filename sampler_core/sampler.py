@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 
@@ -220,16 +221,18 @@ class _Runner:
             outs.append(out.reshape(n, -1).to(x_flat.dtype))
         return torch.cat(outs) if len(outs) > 1 else outs[0]
 
-    def score(self, x0_flat: torch.Tensor, need: torch.Tensor) -> torch.Tensor:
-        """Rewards of (n, D) x0 latents: reward m only where ``need[:, m]``. Returns (n, M) float64 on CPU,
-        NaN where not scored or not finite (the latter counted as dropped)."""
-        n_total, n_rewards = x0_flat.shape[0], len(self.rewards)
+    def score(self, n_total: int, make_x0, need: torch.Tensor) -> torch.Tensor:
+        """Rewards of ``n_total`` queries, built chunk by chunk by ``make_x0(start, stop) -> (n, D)`` x0
+        latents, so no more than one chunk of queries is denoised, decoded or scored at a time.
+        Reward m only where ``need[:, m]``. Returns (n_total, M) float64 on CPU, NaN where not scored
+        or not finite (the latter counted as dropped)."""
+        n_rewards = len(self.rewards)
         table = torch.full((n_total, n_rewards), math.nan, dtype=torch.float64)
         for start in range(0, n_total, self.chunk):
             self.check_interrupt()
             stop = min(start + self.chunk, n_total)
             n = stop - start
-            latents = x0_flat[start:stop].reshape((n,) + self.shape)
+            latents = make_x0(start, stop).reshape((n,) + self.shape)
             if self.decode is None:
                 images = latents
             else:
@@ -259,6 +262,17 @@ class _Runner:
                 col[rows] = vals
                 table[start:stop, m] = col
         return table
+
+
+def _query_x0(start, stop, *, run, mu_q, x_q, x0_q, z_nb, s, sigma, sigma_next, mode, n_batch):
+    """x0 latents of the flattened queries ``start..stop-1``; query ``r = n * (Q * B) + q * B + b`` is
+    ``x^n = mu_qb + s z_nb`` (Algorithm 1, line 2). mu_q, x_q, x0_q: (Q * B, D); z_nb: (N * B, D)."""
+    r = torch.arange(start, stop, device=mu_q.device)
+    qb = r % mu_q.shape[0]
+    x_query = mu_q[qb] + s * z_nb[(r // mu_q.shape[0]) * n_batch + r % n_batch]
+    if mode == "tweedie":  # one more model call per query, batched
+        return run.denoise(x_query, sigma_next)
+    return reuse_x0(x_query, x_q[qb], x0_q[qb], sigma, sigma_next)
 
 
 def srsoup_sample(
@@ -382,17 +396,14 @@ def srsoup_sample(
 
         if n_q:
             sel = torch.tensor(query_idx, device=device)
-            mu_q = mu[sel]
-            x_query = (mu_q[None] + s * z[:, None]).reshape(-1, mu.shape[-1])  # (N * Q * B, D)
-            if query_x0 == "tweedie":
-                x0_query = run.denoise(x_query, sigma_next)
-            else:
-                x0_query = reuse_x0(
-                    x_query.reshape(n_queries, n_q, n_batch, -1), state[sel][None], x0_hat[sel][None],
-                    sigma, sigma_next,
-                ).reshape(x_query.shape)
+            # Query r = n * (Q * B) + q * B + b is x^n = mu_q[b] + s z_n[b] (Algorithm 1, line 2).
+            mu_q, x_q, x0_q = (t[sel].reshape(n_q * n_batch, -1) for t in (mu, state, x0_hat))
+            z_nb = z.reshape(n_queries * n_batch, -1)
+
+            make_x0 = partial(_query_x0, run=run, mu_q=mu_q, x_q=x_q, x0_q=x0_q, z_nb=z_nb, s=s, sigma=sigma,
+                              sigma_next=sigma_next, mode=query_x0, n_batch=n_batch)
             need = (row_w > 0)[None, :, None, :].expand(n_queries, n_q, n_batch, n_rewards)
-            table = run.score(x0_query, need.reshape(-1, n_rewards))
+            table = run.score(n_queries * n_q * n_batch, make_x0, need.reshape(-1, n_rewards))
             table = table.reshape(n_queries, n_q, n_batch, n_rewards)
 
             # Per step, per trajectory, per reward: z-scored rewards (ALGORITHM.md §5).
