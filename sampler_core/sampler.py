@@ -275,6 +275,68 @@ def _query_x0(start, stop, *, run, mu_q, x_q, x0_q, z_nb, s, sigma, sigma_next, 
     return reuse_x0(x_query, x_q[qb], x0_q[qb], sigma, sigma_next)
 
 
+def _query_rewards(run, mu_q, x_q, x0_q, z, s, sigma, sigma_next, row_w, query_x0) -> torch.Tensor:
+    """Rewards of the N queries ``x^n = mu + s z_n`` around each querying trajectory (Algorithm 1, lines
+    2-3): trajectory q scores reward m iff ``row_w[q, m] > 0``. mu_q, x_q, x0_q: (Q, B, D); z: (N, B, D).
+    Returns (N, Q, B, M) float64 on CPU, NaN where not scored or not finite."""
+    n_queries, n_batch = z.shape[:2]
+    n_q, n_rewards = row_w.shape
+    flat = [t.reshape(n_q * n_batch, -1) for t in (mu_q, x_q, x0_q)]
+    make_x0 = partial(_query_x0, run=run, mu_q=flat[0], x_q=flat[1], x0_q=flat[2],
+                      z_nb=z.reshape(n_queries * n_batch, -1), s=s, sigma=sigma, sigma_next=sigma_next,
+                      mode=query_x0, n_batch=n_batch)
+    need = (row_w > 0)[None, :, None, :].expand(n_queries, n_q, n_batch, n_rewards)
+    table = run.score(n_queries * n_q * n_batch, make_x0, need.reshape(-1, n_rewards))
+    return table.reshape(n_queries, n_q, n_batch, n_rewards)
+
+
+def _search_directions(table, row_w, z):
+    """Exemplar (one-hot row) and weighted-sum directions from a reward table (N, Q, B, M).
+
+    Per step, trajectory and reward the rewards are z-scored (ALGORITHM.md §5), weighted by the row
+    (Eq. 8-9) and turned into ``v = sum_n a_n z_n`` (Algorithm 1, line 4). Returns ``v`` (Q, B, D),
+    ``informative`` (Q, B) and the per-reward Monte Carlo weights ``a_m`` (N, Q, B, M) for the soup."""
+    r_tilde, n_valid, _ = zscore(table, dim=0)
+    a_m = mc_weights(r_tilde, n_valid, dim=0)
+    a = weighted_sum_weights(a_m, row_w)  # (N, Q, B)
+    return search_direction(a.to(z.device), z), ~is_degenerate(a).to(z.device), a_m
+
+
+def _soup_directions(plan, a_m, v_ex, ok_ex, mu_ex, mu_mix, z, s, correction):
+    """Soup directions of the mixed rows from the exemplars' rewards at this step (Eq. 11).
+
+    ``a_m``, ``v_ex``, ``ok_ex``: the exemplars' Monte Carlo weights (N, E, B, M), directions (E, B, D)
+    and informative flags (E, B); ``mu_ex`` (E, B, D), ``mu_mix`` (Pm, B, D) the means. Returns the
+    directions (Pm, B, D), informative flags (Pm, B), and the mean overlap ESS and shift ||c^m - mu^l|| / s.
+    """
+    device, dtype = z.device, z.dtype
+    n_rewards = plan.mixed.shape[1]
+    ex_of = {m: j for j, m in enumerate(plan.ex_reward)}
+    has_ex = torch.tensor([m in ex_of for m in range(n_rewards)], device=device)
+    w_soup = plan.mixed.to(device, dtype) * has_ex  # every weighted reward has an exemplar when soup runs
+    order = [ex_of.get(m, 0) for m in range(n_rewards)]  # exemplar of each reward (any, where w = 0)
+    a_ex = torch.stack([a_m[:, order[m], :, m] for m in range(n_rewards)], dim=1).to(device)  # (N, M, B)
+    delta = mu_ex[order][:, None] - mu_mix[None]  # c^m - mu^l: (M, Pm, B, D)
+    v = soup_direction(w_soup, a_ex, v_ex[order], delta, z, s, correction)
+    informative = ((w_soup[:, :, None] > 0) & (ok_ex[order] & has_ex[:, None])[None]).any(1)
+    active = (w_soup > 0).T[:, :, None].expand(-1, -1, z.shape[1])  # (M, Pm, B)
+    ess = float(overlap_ess(z, delta, s)[active].mean())
+    shift = float((delta.norm(dim=-1) / s)[active].mean())
+    return v, informative, ess, shift
+
+
+def _callback(callback, i, sigmas, state, x0_hat, out_index, shape) -> None:
+    """k-diffusion's per-step callback, with the returned rows only, in output order (l * B + b)."""
+    rows = state.shape[0] * state.shape[1]
+    callback({
+        "x": state.reshape(rows, -1)[out_index].reshape((-1,) + shape),
+        "i": i,
+        "sigma": sigmas[i],
+        "sigma_hat": sigmas[i],
+        "denoised": x0_hat.reshape(rows, -1)[out_index].reshape((-1,) + shape),
+    })
+
+
 def srsoup_sample(
     model,
     x,
@@ -369,13 +431,8 @@ def srsoup_sample(
 
         x0_hat = run.denoise(state.reshape(n_traj * n_batch, -1), sigma).reshape(state.shape)
         if callback is not None:
-            callback({
-                "x": state.reshape(n_traj * n_batch, -1)[out_index].reshape((-1,) + shape),
-                "i": i,
-                "sigma": sigmas[i],
-                "sigma_hat": sigmas[i],
-                "denoised": x0_hat.reshape(n_traj * n_batch, -1)[out_index].reshape((-1,) + shape),
-            })
+            with clock.timing("time_callback"):
+                _callback(callback, i, sigmas, state, x0_hat, out_index, shape)
         mu = ancestral_mean(state, x0_hat, sigma, sigma_next, parameterization)  # (P, B, D)
         stats.steps += 1
         if s <= 0:  # the last step (sigma_next = 0) cannot be guided: mu = x0_hat
@@ -390,53 +447,26 @@ def srsoup_sample(
         mixed_idx = [plan.traj_index("mixed", j) for j in range(n_mixed)]
         query_idx = ex_idx if soup_now else ex_idx + mixed_idx
         row_w = ex_w if soup_now else torch.cat([ex_w, mixed_w])  # (Q, M)
-        n_q = len(query_idx)
         v = torch.zeros_like(mu)
         informative = torch.zeros(n_traj, n_batch, dtype=torch.bool, device=device)
 
-        if n_q:
+        if query_idx:  # Algorithm 2, line 10 (exemplars) / Eq. 9 (weighted-sum rows)
             sel = torch.tensor(query_idx, device=device)
-            # Query r = n * (Q * B) + q * B + b is x^n = mu_q[b] + s z_n[b] (Algorithm 1, line 2).
-            mu_q, x_q, x0_q = (t[sel].reshape(n_q * n_batch, -1) for t in (mu, state, x0_hat))
-            z_nb = z.reshape(n_queries * n_batch, -1)
+            table = _query_rewards(
+                run, mu[sel], state[sel], x0_hat[sel], z, s, sigma, sigma_next, row_w, query_x0
+            )
+            v_q, ok_q, a_m = _search_directions(table, row_w, z)
+            v[sel], informative[sel] = v_q, ok_q
 
-            make_x0 = partial(_query_x0, run=run, mu_q=mu_q, x_q=x_q, x0_q=x0_q, z_nb=z_nb, s=s, sigma=sigma,
-                              sigma_next=sigma_next, mode=query_x0, n_batch=n_batch)
-            need = (row_w > 0)[None, :, None, :].expand(n_queries, n_q, n_batch, n_rewards)
-            table = run.score(n_queries * n_q * n_batch, make_x0, need.reshape(-1, n_rewards))
-            table = table.reshape(n_queries, n_q, n_batch, n_rewards)
-
-            # Per step, per trajectory, per reward: z-scored rewards (ALGORITHM.md §5).
-            r_tilde, n_valid, _ = zscore(table, dim=0)
-            a_m = mc_weights(r_tilde, n_valid, dim=0)  # (N, Q, B, M)
-            a = weighted_sum_weights(a_m, row_w)  # (N, Q, B): exemplar (one-hot) or weighted sum
-            v_q = search_direction(a.to(device), z)  # (Q, B, D)
-            ok_q = ~is_degenerate(a).to(device)  # (Q, B)
-            v[sel] = v_q
-            informative[sel] = ok_q
-
-        if soup_now:
-            # Algorithm 2, line 15 / Eq. 11: interpolate the exemplars' directions, no new queries.
-            ex_of = {m: j for j, m in enumerate(plan.ex_reward)}
-            w_mix = plan.mixed.to(device)
-            cols = [m for m in range(n_rewards) if m in ex_of]
-            w_soup = torch.zeros(n_mixed, n_rewards, dtype=dtype, device=device)
-            w_soup[:, cols] = w_mix[:, cols].to(dtype)
-            order = [ex_of.get(m, 0) for m in range(n_rewards)]  # rewards without exemplar have weight 0
-            a_ex = torch.stack([a_m[:, order[m], :, m] for m in range(n_rewards)], dim=1)  # (N, M, B)
-            a_ex = a_ex.to(device)
-            g_ex = v_q[order]  # (M, B, D)
-            ok_ex = ok_q[order] & torch.tensor([m in ex_of for m in range(n_rewards)], device=device)[:, None]
+        if soup_now:  # Algorithm 2, line 15 / Eq. 11: interpolate the exemplars' directions, no queries
+            ex_sel = torch.tensor(ex_idx, device=device)
             mix_sel = torch.tensor(mixed_idx, device=device)
-            ex_sel = torch.tensor(ex_idx, device=device)[order]
-            delta = mu[ex_sel][:, None] - mu[mix_sel][None]  # c^m - mu^l: (M, Pm, B, D)
-            v[mix_sel] = soup_direction(w_soup, a_ex, g_ex, delta, z, s, correction)
-            informative[mix_sel] = ((w_soup[:, :, None] > 0) & ok_ex[None]).any(1)
-            active = (w_soup > 0)[:, :, None].expand(-1, -1, n_batch).transpose(0, 1)  # (M, Pm, B)
-            ess = overlap_ess(z, delta, s)
-            shift = delta.norm(dim=-1) / s
-            stats.ess_per_soup_step.append(float(ess[active].mean()))
-            stats.shift_per_soup_step.append(float(shift[active].mean()))
+            v_s, ok_s, ess, shift = _soup_directions(
+                plan, a_m, v_q, ok_q, mu[ex_sel], mu[mix_sel], z, s, correction
+            )
+            v[mix_sel], informative[mix_sel] = v_s, ok_s
+            stats.ess_per_soup_step.append(ess)
+            stats.shift_per_soup_step.append(shift)
             stats.soup_steps += 1
 
         ok = usable(v, informative)
@@ -448,7 +478,9 @@ def srsoup_sample(
     stats.total_reward_queries = sum(stats.reward_queries)
     samples = state.reshape(-1, state.shape[-1])[out_index].reshape((-1,) + shape).to(x.dtype)
     stats.time_total = clock.now() - t_start
-    stats.time_other = stats.time_total - stats.time_model - stats.time_decode - stats.time_reward
+    stats.time_other = (
+        stats.time_total - stats.time_model - stats.time_decode - stats.time_reward - stats.time_callback
+    )
     return SRSoupResult(samples, stats)
 
 

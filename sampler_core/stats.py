@@ -29,7 +29,10 @@ class SRSoupStats:
     ess_per_soup_step      mean effective sample size (1..N) of the exemplars' queries seen from the
                            soup rows, per soup step: an overlap diagnostic (N = perfect overlap)
     shift_per_soup_step    mean ||c^m - mu^l|| / s over soup rows and exemplars, per soup step
-    time_model, time_decode, time_reward, time_total (seconds); time_other = total - the three
+    time_model, time_decode, time_reward  seconds inside model / decode / reward calls
+    time_callback          seconds inside the host's callback (e.g. ComfyUI's latent previews)
+    time_total             the whole run; time_other = total - model - decode - reward - callback:
+                           the core's own overhead
     """
 
     n_queries: int = 0
@@ -56,6 +59,7 @@ class SRSoupStats:
     time_model: float = 0.0
     time_decode: float = 0.0
     time_reward: float = 0.0
+    time_callback: float = 0.0
     time_total: float = 0.0
     time_other: float = 0.0
 
