@@ -187,16 +187,27 @@ def test_tweedie_queries_follow_the_smoothed_gradient_through_the_denoiser():
 # --------------------------------------------------------------------------------------------------
 # Guidance works: rewards rise, the weight sweep traces a front
 # --------------------------------------------------------------------------------------------------
+VARIANTS = {
+    "default": {},
+    "paper_step": {"step_rule": "paper"},
+    "reuse": {"query_x0": "reuse"},
+    "official": {"correction": "official"},
+    "no_correction": {"correction": "none", "step_rule": "paper", "query_x0": "reuse"},
+}
+
+
 @pytest.mark.parametrize("form", FORMS)
-@pytest.mark.parametrize("soup_steps", [0, 4, 100])
-def test_guidance_raises_rewards_and_the_sweep_is_monotone(form, soup_steps):
+@pytest.mark.parametrize("soup_steps,variant", [(0, "default"), (4, "default"), (100, "default"),
+                                                (0, "paper_step"), (4, "paper_step"), (4, "reuse"),
+                                                (100, "official"), (100, "no_correction")])
+def test_guidance_raises_rewards_and_the_sweep_is_monotone(form, soup_steps, variant):
     prob = two_reward_problem(dim=4)
     sigmas = default_sigmas(form, 12)
     x = start(prob.mixture, 24, sigmas, form, seed=15)
     base = sc.ancestral_sample(prob.model(form), x, sigmas, parameterization=form, generator=16)
     base_mean = scores(prob.rewards, base, 1)[0]
     res = sc.srsoup_sample(prob.model(form), x, sigmas, rewards=prob.rewards, weights=SWEEP, n_queries=12,
-                           soup_steps=soup_steps, parameterization=form, generator=17)
+                           soup_steps=soup_steps, parameterization=form, generator=17, **VARIANTS[variant])
     mean = scores(prob.rewards, res.samples, len(SWEEP))  # (L, 2)
     span = base_mean.abs().max()
     assert mean[0, 0] > base_mean[0] + 0.5 * span  # the r1 exemplar beats unguided sampling on r1
