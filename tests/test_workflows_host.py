@@ -101,8 +101,8 @@ def _chromium() -> str | None:
 
 
 LOAD_AND_INSPECT = """
-async (workflow) => {
-  await app.loadGraphData(workflow, true, true, null, {showMissingNodesDialog: true,
+async ([workflow, name]) => {
+  await app.loadGraphData(workflow, true, true, name, {showMissingNodesDialog: true,
                                                        showMissingModelsDialog: false});
   await new Promise((r) => setTimeout(r, 300));
   const nodes = app.graph.nodes ?? app.graph._nodes;
@@ -181,7 +181,7 @@ def page(server):
 def test_ui_workflow_loads_in_the_frontend(page, name, tmp_path):
     workflow = json.loads((WORKFLOWS / f"{name}.json").read_text(encoding="utf-8"))
     api = json.loads((WORKFLOWS / "api" / f"{name}.json").read_text(encoding="utf-8"))
-    result = page.evaluate(LOAD_AND_INSPECT, workflow)
+    result = page.evaluate(LOAD_AND_INSPECT, [workflow, f"{name}.json"])
     time.sleep(0.5)
     out_dir = Path(os.environ.get("SRSOUP_SCREENSHOT_DIR") or tmp_path)
     out_dir.mkdir(parents=True, exist_ok=True)
