@@ -9,6 +9,7 @@ they read the committed JSON files the way the host (API format) and the fronten
 from __future__ import annotations
 
 import copy
+import importlib
 import importlib.util
 import json
 import sys
@@ -518,6 +519,65 @@ def test_checker_catches_broken_ui_graphs():
     next(n for n in broken["nodes"] if n["type"] == "EmptyLatentImage")["widgets_values"][0] = 768
     prompt, _ = _sd15()
     assert ui_to_api(broken) != prompt
+
+
+# ---------------------------------------------------------------------------------------------
+# The snapshot still describes the pack's nodes (their definitions load without ComfyUI)
+
+
+def _pack_mappings():
+    """The pack's NODE_CLASS_MAPPINGS and display names, imported as a package without ComfyUI."""
+    name = "srsoup_pack_for_workflow_tests"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            name, REPO / "__init__.py", submodule_search_locations=[str(REPO)]
+        )
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[name] = package
+        spec.loader.exec_module(package)
+    definitions = importlib.import_module(f"{name}.nodes")
+    return definitions.NODE_CLASS_MAPPINGS, definitions.NODE_DISPLAY_NAME_MAPPINGS
+
+
+def _json(value):
+    """As /object_info serializes it, without tooltips (wording changes do not touch the workflows)."""
+
+    def strip(item):
+        if isinstance(item, dict):
+            return {k: strip(v) for k, v in item.items() if k != "tooltip"}
+        if isinstance(item, list):
+            return [strip(v) for v in item]
+        return item
+
+    return strip(json.loads(json.dumps(value)))
+
+
+def test_snapshot_matches_the_pack_node_classes():
+    """A changed INPUT_TYPES / RETURN_TYPES makes node_definitions.json stale: refresh it
+    (python workflows/build.py --refresh-definitions) and rebuild the workflows."""
+    mappings, display = _pack_mappings()
+    snapshot_pack = {k for k, v in NODE_DEFS.items() if "comfyui-srsoup" in v.get("python_module", "")}
+    assert snapshot_pack == set(mappings)
+    for class_type, cls in mappings.items():
+        snap = NODE_DEFS[class_type]
+        where = f"{class_type} changed: run python workflows/build.py --refresh-definitions"
+        live = _json(cls.INPUT_TYPES())
+        assert set(live) - {"hidden"} == set(snap["input"]) - {"hidden"}, where
+        for section in ("required", "optional"):
+            live_section = live.get(section) or {}
+            assert list(live_section) == snap["input_order"].get(section, []), where
+            for input_name, spec in live_section.items():
+                snap_spec = _json(snap["input"][section][input_name])
+                if (class_type, input_name) in DYNAMIC:  # file lists: depend on models/
+                    assert combo_list(spec) is not None and spec[1:] == snap_spec[1:], where
+                else:
+                    assert spec == snap_spec, f"{where}: input {input_name}"
+        assert list(cls.RETURN_TYPES) == snap["output"], where
+        assert list(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES)) == snap["output_name"], where
+        is_list = list(getattr(cls, "OUTPUT_IS_LIST", [False] * len(cls.RETURN_TYPES)))
+        assert is_list == snap["output_is_list"], where
+        assert bool(getattr(cls, "OUTPUT_NODE", False)) == snap["output_node"], where
+        assert display.get(class_type, class_type) == snap["display_name"], where
 
 
 # ---------------------------------------------------------------------------------------------
