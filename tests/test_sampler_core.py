@@ -53,10 +53,13 @@ class Recorder:
     def __init__(self, model):
         self.model = model
         self.sizes = []
+        self.kwargs = []
 
     def __call__(self, x, sigma, **kw):
+        assert sigma.shape == (x.shape[0],)
         self.sizes.append(x.shape[0])
-        return self.model(x, sigma, **kw)
+        self.kwargs.append(kw)
+        return self.model(x, sigma)
 
 
 class StepCounter:
@@ -494,9 +497,10 @@ def test_batch_layout_is_weight_major_and_calls_are_chunked():
     sigmas = sigmas * (5.0 / float(sigmas[0]))
     model = Recorder(mix.model("eps"))
     counter = StepCounter([reward_a, reward_b])
-    res = sc.srsoup_sample(model, x, sigmas, callback=counter, rewards=[reward_a, reward_b],
+    res = sc.srsoup_sample(model, x, sigmas, {"cond": "tag"}, counter, True, rewards=[reward_a, reward_b],
                            weights=[[1, 0], [0.5, 0.5], [0, 1], [0.9, 0.1]], n_queries=9, soup_steps=1,
                            generator=45, query_chunk=chunk)
+    assert all(kw == {"cond": "tag"} for kw in model.kwargs)  # extra_args reach every model call
     assert res.samples.shape == (4 * n_batch, 2, 2, 2)
     first = counter.calls[0]
     assert set(first) == {"x", "i", "sigma", "sigma_hat", "denoised"} and first["i"] == 0
@@ -602,3 +606,15 @@ def test_reward_returning_the_wrong_number_of_scores_is_reported():
     with pytest.raises(ValueError, match="one score per image"):
         sc.srsoup_sample(prob.model(), torch.zeros(2, 4), sigmas, rewards=[lambda im: im.sum()],
                          weights=[[1.0]], n_queries=3)
+
+
+def test_half_and_double_inputs_keep_their_dtype():
+    prob = two_reward_problem(dim=4)
+    sigmas = default_sigmas("eps", 4)
+    x = start(prob.mixture, 2, sigmas, "eps", 50)
+    for dtype in (torch.float16, torch.float64):
+        res = sc.srsoup_sample(prob.model(), x.to(dtype), sigmas, rewards=prob.rewards, weights=SWEEP,
+                               n_queries=4, generator=51)
+        assert res.samples.dtype == dtype and bool(torch.isfinite(res.samples).all())
+        base = sc.ancestral_sample(prob.model(), x.to(dtype), sigmas, generator=51)
+        assert base.dtype == dtype and base.shape == x.shape
