@@ -160,6 +160,9 @@ class _Plan:
 
 
 def _plan(w: torch.Tensor, soup_will_run: bool) -> _Plan:
+    """One trajectory per distinct row: one-hot rows are the exemplars (Definition 2), the other rows
+    are mixed. When soup steps will run, a reward weighted by some mixed row but without a one-hot row
+    gets a hidden exemplar (its interpolation needs the exemplar's queries)."""
     one_hot = is_one_hot(w)
     n_rewards = w.shape[1]
     ex_of_reward, ex_reward, mixed_rows, mixed_key = {}, [], [], {}
