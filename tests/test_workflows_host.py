@@ -7,8 +7,9 @@ the checkout is never modified.
 
 - node_definitions.json equals what the live host reports (what the host-free tests rely on);
 - every API workflow passes the host's own prompt validation (POST /prompt: no node_errors);
-- in Chromium: every UI workflow loads with no missing node type and no node in error, the
-  frontend's own graphToPrompt gives exactly the API twin, and a screenshot is saved
+- in Chromium: every UI workflow, dropped on the page as a user does, loads with no missing node
+  type and no node in error, the frontend's own graphToPrompt gives exactly the API twin, and a
+  screenshot is saved
   (to $SRSOUP_SCREENSHOT_DIR when set, e.g. docs/, else to the test's temporary folder).
   Needs the `playwright` package and a Chromium (CHROMIUM_PATH, else chromium on PATH).
 """
@@ -102,10 +103,19 @@ def _chromium() -> str | None:
 
 LOAD_AND_INSPECT = """
 async ([workflow, name]) => {
-  await app.loadGraphData(workflow, true, true, name, {showMissingNodesDialog: true,
-                                                       showMissingModelsDialog: false});
-  await new Promise((r) => setTimeout(r, 300));
-  const nodes = app.graph.nodes ?? app.graph._nodes;
+  // Open the file the way a user does: drop it on the page (the frontend's drop handler loads it).
+  app.graph.clear();
+  const file = new File([JSON.stringify(workflow)], name, {type: 'application/json'});
+  const transfer = new DataTransfer();
+  transfer.items.add(file);
+  document.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+  const start = Date.now();
+  const current = () => app.graph.nodes ?? app.graph._nodes;
+  while (current().length < workflow.nodes.length && Date.now() - start < 20000) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const nodes = current();
   const registered = LiteGraph.registered_node_types;
   const result = {
     count: nodes.length,
@@ -116,6 +126,7 @@ async ([workflow, name]) => {
     links: Object.keys(app.graph.links instanceof Map ? Object.fromEntries(app.graph.links)
                                                       : app.graph.links).length,
     dialogs: [...document.querySelectorAll('.p-dialog')].map((d) => d.innerText.slice(0, 300)),
+    toasts: [...document.querySelectorAll('.p-toast-message')].map((d) => d.innerText.slice(0, 300)),
   };
   // Fit the whole graph into the canvas for the screenshot.
   let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
@@ -194,6 +205,7 @@ def test_ui_workflow_loads_in_the_frontend(page, name, tmp_path):
     assert result["count"] == len(workflow["nodes"])
     assert result["links"] == len(workflow["links"])
     assert not any("missing" in d.lower() for d in result["dialogs"]), result["dialogs"]
+    assert not any("error" in t.lower() for t in result["toasts"]), result["toasts"]
     # The frontend's own conversion to the API format equals the committed API twin. Inputs the
     # node does not define are dropped first: frontend extensions add display-only widgets (e.g.
     # PreviewAny's 'preview'), which the host ignores.
