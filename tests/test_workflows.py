@@ -1,9 +1,11 @@
 """The example workflows, checked against the node definitions without ComfyUI.
 
-The source of truth is workflows/node_definitions.json: what a real host's GET /object_info reports
-for this pack's nodes and the built-in nodes the workflows use (tests/test_workflows_host.py checks
-that it still equals the live host). The checks here are written independently of workflows/build.py:
-they read the committed JSON files the way the host (API format) and the frontend (UI format) do.
+The source of truth is workflows/definitions/node_definitions.json: what a real host's GET /object_info
+reports for this pack's nodes and the built-in nodes the workflows use (tests/test_workflows_host.py
+checks that it still equals the live host; a test here checks it against the pack's node classes). The
+checks are written independently of workflows/build.py: they read the committed JSON files the way the
+host (API format) and the frontend (UI format) do. ComfyUI lists every workflows/*.json in its
+Templates browser, so each of them must be a UI workflow.
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ from sampler_core.preferences import PAPER_WEIGHTS_2, PAPER_WEIGHTS_3, parse_wei
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"
-DEFINITIONS = json.loads((WORKFLOWS / "node_definitions.json").read_text(encoding="utf-8"))
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+DEFINITIONS = load(WORKFLOWS / "definitions" / "node_definitions.json")
 NODE_DEFS = DEFINITIONS["nodes"]
 DYNAMIC = {(cls, name) for cls, names in DEFINITIONS["dynamic_combos"].items() for name in names}
 
-UI_FILES = sorted(p for p in WORKFLOWS.glob("*.json") if p.name != "node_definitions.json")
+UI_FILES = sorted(WORKFLOWS.glob("*.json"))
 API_FILES = sorted((WORKFLOWS / "api").glob("*.json"))
 NAMES = [p.stem for p in UI_FILES]
 
@@ -37,10 +45,6 @@ EXPECTED = {
     "sd15_sampler_custom_advanced",
 }
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
-
-
-def load(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ the checkout is never modified.
 
 - node_definitions.json equals what the live host reports (what the host-free tests rely on);
 - every API workflow passes the host's own prompt validation (POST /prompt: no node_errors);
+- the UI workflows are what the host's Templates browser offers for this pack;
 - in Chromium: every UI workflow, dropped on the page as a user does, loads with no missing node
   type and no node in error, the frontend's own graphToPrompt gives exactly the API twin, and a
   screenshot is saved
@@ -28,7 +29,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOWS = REPO / "workflows"
-NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json") if p.name != "node_definitions.json")
+NAMES = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
 SCREENSHOT_NAMES = {
     "sd15_aesthetic_compressibility": "sd15",
     "sdxl_aesthetic_hpsv2": "sdxl",
@@ -94,6 +95,19 @@ def test_api_workflow_passes_host_validation(server, name):
     host.http_json(server + "/queue", {"clear": True})
     assert status == 200, json.dumps(answer, indent=1)[:4000]
     assert answer.get("node_errors") == {}, answer
+
+
+@needs_host
+def test_workflows_are_served_in_the_templates_browser(server):
+    """ComfyUI lists a pack's workflows/*.json as templates: exactly ours, each served unchanged."""
+    status, templates = host.http_json(server + "/workflow_templates")
+    assert status == 200
+    assert sorted(templates.get(host.PACK_FOLDER_NAME, [])) == NAMES
+    for name in NAMES:
+        url = f"{server}/api/workflow_templates/{host.PACK_FOLDER_NAME}/{name}.json"
+        status, served = host.http_json(url)
+        assert status == 200
+        assert served == json.loads((WORKFLOWS / f"{name}.json").read_text(encoding="utf-8"))
 
 
 def _chromium() -> str | None:

@@ -3,18 +3,23 @@
     python workflows/build.py                 write workflows/api/<name>.json and workflows/<name>.json
     python workflows/build.py --check         exit 1 if a committed file differs from what would be written
     python workflows/build.py --refresh-definitions [--comfyui PATH]
-                                              regenerate workflows/node_definitions.json from a live host
+                                              first regenerate definitions/node_definitions.json
+                                              from a live host (a ComfyUI checkout)
 
 - API format (``workflows/api/``): what ``POST /prompt`` takes, ``{id: {class_type, inputs}}``; an
   input is a literal or ``[source_id, output_slot]``.
 - UI format (``workflows/*.json``): the graph the frontend opens by drag-and-drop (``nodes``, ``links``,
   ``version`` 0.4). It is derived from the API graph and the node definitions: socket inputs become
   links, widget inputs become ``widgets_values`` in the node's input order (a seed widget carries a
-  second value, its control mode), nodes are laid out left to right by their depth in the graph.
-- ``node_definitions.json``: what ``GET /object_info`` reports for this pack's nodes and for the built-in
-  nodes the workflows use, taken from a host started with no model files, plus the combo inputs that
-  list model files (``dynamic_combos``; found by starting a second host with placeholder files). The
-  host-free tests check every workflow against it; a host test checks it against the live host.
+  second value, its control mode), nodes are laid out in columns left to right.
+- ``definitions/node_definitions.json``: what ``GET /object_info`` reports for this pack's nodes and
+  for the built-in nodes the workflows use, taken from a host started with no model files, plus the
+  combo inputs that list model files (``dynamic_combos``; found by starting a second host with
+  placeholder files). The host-free tests check every workflow against it; a host test checks it
+  against the live host.
+
+ComfyUI serves every ``workflows/*.json`` of a node pack in its Templates browser, so the top level of
+this folder holds UI workflows only (API twins and the snapshot live in sub-folders).
 
 Only the standard library is needed to build; ``--refresh-definitions`` needs a ComfyUI checkout.
 """
@@ -31,7 +36,7 @@ from pathlib import Path
 
 WORKFLOWS_DIR = Path(__file__).resolve().parent
 API_DIR = WORKFLOWS_DIR / "api"
-DEFINITIONS_PATH = WORKFLOWS_DIR / "node_definitions.json"
+DEFINITIONS_PATH = WORKFLOWS_DIR / "definitions" / "node_definitions.json"
 
 PACK_MODULE_MARKER = "comfyui-srsoup"
 
@@ -627,7 +632,7 @@ def outputs(definitions: dict | None = None) -> dict[Path, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Refreshing node_definitions.json from a live host
+# Refreshing definitions/node_definitions.json from a live host
 
 
 def placeholder_files() -> list[tuple[str, str]]:
