@@ -30,7 +30,7 @@ def load_clip_folder(folder: Path, source: str, dtype: torch.dtype, device: torc
                                      f"Get it from {source}")
     try:
         model = CLIPModel.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError, RuntimeError) as error:
+    except Exception as error:  # transformers reports bad files through many exception types
         raise RewardFileInvalidError(f"cannot load a CLIP model from {folder} ({error}). "
                                      f"Get it from {source}") from error
     return model.to(device=device, dtype=dtype)

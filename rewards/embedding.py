@@ -10,6 +10,8 @@ from .base import Reward
 from .specs import get_spec
 
 DEFAULT_CHUNK_SIZE = 8
+# Cached prompts (a few kB each); the oldest is dropped beyond this, so a long host session stays bounded.
+TEXT_CACHE_SIZE = 1024
 
 
 class EmbeddingReward(Reward):
@@ -41,9 +43,6 @@ class EmbeddingReward(Reward):
     def prompt_cache_info(self) -> dict[str, int]:
         return {"hits": self._cache_hits, "misses": self._cache_misses, "size": len(self._text_cache)}
 
-    def clear_prompt_cache(self) -> None:
-        self._text_cache.clear()
-
     def image_features(self, images: torch.Tensor) -> torch.Tensor:
         device, dtype = self.placement()
         features = []
@@ -63,8 +62,11 @@ class EmbeddingReward(Reward):
             batch = missing[start : start + self.chunk_size]
             for prompt, feature in zip(batch, self.encode_texts(batch).float().cpu(), strict=True):
                 self._text_cache[prompt] = feature
+        features = torch.stack([self._text_cache[prompt] for prompt in prompts])
+        while len(self._text_cache) > TEXT_CACHE_SIZE:
+            self._text_cache.pop(next(iter(self._text_cache)))
         device, _ = self.placement()
-        return torch.stack([self._text_cache[prompt] for prompt in prompts]).to(device)
+        return features.to(device)
 
     def _score(self, images, prompts):
         image_features = self.image_features(images)

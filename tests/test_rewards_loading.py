@@ -80,6 +80,21 @@ def test_a_pickle_that_would_run_code_is_refused(kind, tmp_path):
     assert marker.exists()
 
 
+def test_a_transformers_folder_with_an_unsafe_pickle_is_refused(tmp_path):
+    from transformers import CLIPConfig
+
+    folder = tmp_path / "clip-vit-large-patch14"
+    folder.mkdir()
+    tiny = dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    config = CLIPConfig(text_config=tiny, vision_config=dict(tiny, image_size=16, patch_size=8))
+    config.save_pretrained(folder)
+    marker = tmp_path / "code-was-run"
+    torch.save({"payload": RunsCodeWhenUnpickled(marker)}, folder / "pytorch_model.bin")
+    with pytest.raises(RewardFileInvalidError, match="clip-vit-large-patch14"):
+        load_reward("clipscore", models_root=tmp_path)
+    assert not marker.exists()
+
+
 def test_malformed_files_are_reported_with_their_path(tmp_path):
     garbage = tmp_path / "HPS_v2_compressed.pt"
     garbage.write_bytes(b"not a checkpoint")
