@@ -6,6 +6,7 @@ times normalized text features, i.e. the image-text cosine (typically ~0.2-0.35)
 
 from __future__ import annotations
 
+import functools
 import itertools
 from pathlib import Path
 
@@ -81,6 +82,8 @@ def load_hps(
     if unmaterialized:
         raise RewardFileInvalidError(f"{path} left {unmaterialized[:5]} uninitialized")
     model = model.to(device=device, dtype=dtype)
-    tokenizer = open_clip.SimpleTokenizer(context_length=config["text_cfg"].get("context_length", 77))
+    # open_clip's own CLIP BPE tokenizer (its vocabulary ships inside the package), as HPSv2 uses.
+    context_length = config["text_cfg"].get("context_length", 77)
+    tokenizer = functools.partial(open_clip.tokenize, context_length=context_length)
     preprocess = LongestSidePad(size=config["vision_cfg"]["image_size"], mean=CLIP_MEAN, std=CLIP_STD)
     return HPSReward(spec.kind, model, tokenizer, preprocess, chunk_size)
