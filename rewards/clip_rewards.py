@@ -112,12 +112,20 @@ class AestheticReward(EmbeddingReward):
         return image_features
 
 
-def load_aesthetic(head_path: Path, device, dtype, clip_path=None, chunk_size=None) -> AestheticReward:
-    """Head file `head_path`; CLIP ViT-L/14 folder `clip_path`, `clip-vit-large-patch14/` next to it."""
+def load_aesthetic(head_path: Path, device, dtype, clip_path=None, chunk_size=None, models_root=None):
+    """Head file `head_path`; CLIP ViT-L/14 folder `clip_path`, by default `clip-vit-large-patch14/`
+    next to the head, else under `models_root`."""
     source = REWARD_KINDS["aesthetic"].source
-    clip_folder = Path(clip_path) if clip_path is not None else head_path.parent / CLIP_L_FOLDER
-    if not clip_folder.is_dir():
-        raise RewardFileMissingError(f"LAION aesthetic needs the CLIP ViT-L/14 folder {clip_folder}. "
+    if clip_path is not None:
+        candidates = [Path(clip_path)]
+    else:
+        candidates = [head_path.parent / CLIP_L_FOLDER]
+        if models_root is not None:
+            candidates.append(Path(models_root) / CLIP_L_FOLDER)
+    clip_folder = next((folder for folder in candidates if folder.is_dir()), None)
+    if clip_folder is None:
+        looked = ", ".join(str(folder) for folder in candidates)
+        raise RewardFileMissingError(f"LAION aesthetic needs the CLIP ViT-L/14 folder; looked for {looked}. "
                                      f"Get it from {CLIP_L_SOURCE}")
     state = read_state_dict(head_path, source)
     head = aesthetic_head(state)

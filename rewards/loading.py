@@ -39,7 +39,7 @@ def load_reward(
     if kind == "aesthetic":
         from .clip_rewards import load_aesthetic
 
-        return load_aesthetic(weights, **common)
+        return load_aesthetic(weights, models_root=models_root, **common)
     if kind == "clipscore":
         from .clip_rewards import load_clipscore
 

@@ -219,6 +219,9 @@ def test_aesthetic_head_as_safetensors_and_explicit_paths(models_root, tmp_path,
     with pytest.raises(RewardFileMissingError, match="clip-vit-large-patch14") as error:
         load_reward("aesthetic", path=tmp_path / "head.safetensors")  # no CLIP folder beside it
     assert "openai/clip-vit-large-patch14" in str(error.value)
+    # A head kept elsewhere finds the CLIP folder under models_root.
+    reward = load_reward("aesthetic", path=tmp_path / "head.safetensors", models_root=models_root)
+    torch.testing.assert_close(reward.score(images), loaded["aesthetic"].score(images))
 
 
 def test_pickscore_without_tokenizer_names_the_processor_source(tmp_path, models_root):
