@@ -134,6 +134,17 @@ def detect_parameterization(model_sampling) -> str:
     )
 
 
+def prediction_type(model_sampling) -> str:
+    """The model_sampling's prediction class name (EPS, V_PREDICTION, EDM, X0, CONST, ...)."""
+    import comfy.model_sampling as ms
+
+    for name in ("CONST", "EDM", "V_PREDICTION", "X0", "IMG_TO_IMG", "COSMOS_RFLOW", "EPS"):
+        cls = getattr(ms, name, None)
+        if cls is not None and isinstance(model_sampling, cls):
+            return name
+    return type(model_sampling).__name__
+
+
 def per_query_bytes(base_model, decoder, latent_shape) -> float:
     """Rough memory of one query: a CFG model call (2 rows) plus a decode, both at batch 1."""
     shape = [1] + list(latent_shape[1:])
@@ -229,7 +240,7 @@ def make_srsoup_sampler_function(
         stats = result.stats.to_dict() if hasattr(result.stats, "to_dict") else dict(vars(result.stats))
         info = {
             "parameterization": parameterization,
-            "model_sampling": type(model_sampling).__name__,
+            "model_sampling": prediction_type(model_sampling),
             "query_chunk": int(chunk),
             "seed": seed,
             "query_decoder": "query_vae" if query_vae else "vae",
