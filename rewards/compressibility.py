@@ -27,8 +27,7 @@ def jpeg_kilobytes(images: torch.Tensor) -> torch.Tensor:
 
 
 class CompressibilityReward(Reward):
-    needs_prompt = False
-    module = None
+    """Weight-free, prompt-free: `module` stays None and `needs_prompt` False."""
 
     def __init__(self, incompressible: bool = False):
         self.sign = 1.0 if incompressible else -1.0
