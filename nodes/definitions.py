@@ -729,7 +729,7 @@ class SRSoupParetoReport:
     def report(self, report, x_reward, y_reward, width, height):
         report = check_report(report)
         plot = render_plot(report, x_reward - 1, y_reward - 1, width, height)
-        image = torch.from_numpy(np.ascontiguousarray(plot)).float().div(255.0).unsqueeze(0)
+        image = torch.from_numpy(np.array(plot, dtype=np.uint8)).float().div(255.0).unsqueeze(0)
         return (image, report_to_text(report), report_to_json(report))
 
 
