@@ -12,7 +12,10 @@ the checkout is never modified.
   type and no node in error, the frontend's own graphToPrompt gives exactly the API twin, and a
   screenshot is saved
   (to $SRSOUP_SCREENSHOT_DIR when set, e.g. docs/, else to the test's temporary folder).
-  Needs the `playwright` package and a Chromium (CHROMIUM_PATH, else chromium on PATH).
+  Needs the `playwright` package and a Chromium (CHROMIUM_PATH, else chromium on PATH);
+- the two SD1.5 workflows (aesthetic x compressibility; SamplerCustomAdvanced) run end to end, only
+  shrunk to CPU size (64x64, 3 steps, 2 queries), on a tiny random checkpoint that the stock loader
+  takes for SD1.5 and a tiny aesthetic reward, both under the workflows' file names (~2 min each).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -237,3 +241,177 @@ def test_ui_workflow_loads_in_the_frontend(page, name, tmp_path):
     twin = {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in api.items()}
     assert frontend == twin
     assert shot.stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Running the SD1.5 workflows end to end, with tiny random models under the real file names
+
+MAKE_TINY_SD15 = r"""
+import sys
+
+import torch
+
+if torch.version.cuda is None:
+    try:
+        torch.ops.torchvision.nms
+    except (AttributeError, RuntimeError):
+        _lib = torch.library.Library("torchvision", "DEF")
+        _lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+comfy_root, target = sys.argv[1], sys.argv[2]
+sys.path.insert(0, comfy_root)
+from comfy.cli_args import args
+
+args.cpu = True
+import comfy.sd
+import comfy.sd1_clip
+import comfy.supported_models
+import comfy.utils
+from comfy.ldm.models.autoencoder import AutoencoderKL
+
+
+def randomize(module, seed):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in sorted(module.named_parameters()):
+            if name.endswith("bias"):
+                p.zero_()
+            elif "norm" in name and p.ndim == 1:
+                p.fill_(1.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+
+
+# The loader recognizes SD1.5 by 320 model channels and a 768-wide context; one level and one block
+# per stage keep the UNet small. Text encoder and VAE have fixed shapes: full size, random weights.
+unet = {
+    "image_size": 32, "in_channels": 4, "out_channels": 4, "model_channels": 320,
+    "num_res_blocks": [1], "channel_mult": [1], "transformer_depth": [1], "transformer_depth_output": [1, 1],
+    "transformer_depth_middle": 1, "context_dim": 768, "num_heads": 8, "num_head_channels": -1,
+    "use_linear_in_transformer": False, "adm_in_channels": None, "use_spatial_transformer": True,
+    "legacy": False, "use_temporal_attention": False, "use_temporal_resblock": False, "use_checkpoint": False,
+}
+model = comfy.supported_models.SD15(unet).get_model({})
+randomize(model.diffusion_model, 0)
+clip = comfy.sd1_clip.SD1ClipModel()
+randomize(clip, 1)
+vae = AutoencoderKL(ddconfig={
+    "double_z": True, "z_channels": 4, "resolution": 256, "in_channels": 3, "out_ch": 3, "ch": 128,
+    "ch_mult": [1, 2, 4, 4], "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0,
+}, embed_dim=4)
+randomize(vae, 2)
+state = model.state_dict_for_saving(clip.state_dict(), vae.state_dict())
+comfy.utils.save_torch_file({k: v.half().contiguous() for k, v in state.items()}, target)
+loaded = comfy.sd.load_checkpoint_guess_config(target, output_vae=True, output_clip=True)
+assert type(loaded[0].model.model_config).__name__ == "SD15", type(loaded[0].model.model_config)
+"""
+
+
+def _tiny_aesthetic_files(rewards_dir: Path) -> None:
+    """A tiny CLIP vision folder and aesthetic head under the names the workflows use."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    config = CLIPConfig(
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    torch.manual_seed(0)
+    folder = rewards_dir / "clip-vit-large-patch14"
+    CLIPModel(config).save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "crop_size": {"height": 32, "width": 32},
+                "size": {"shortest_edge": 32},
+                "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                "image_std": [0.26862954, 0.26130258, 0.27577711],
+            }
+        )
+    )
+    widths = [16, 24, 12, 8, 4, 1]
+    head = {}
+    for index, d_in, d_out in zip((0, 2, 4, 6, 7), widths, widths[1:], strict=False):
+        head[f"layers.{index}.weight"] = torch.randn(d_out, d_in) / d_in**0.5
+        head[f"layers.{index}.bias"] = torch.randn(d_out) * 0.1
+    torch.save(head, rewards_dir / "sac+logos+ava1-l14-linearMSE.pth")
+
+
+@pytest.fixture(scope="module")
+def tiny_server(tmp_path_factory):
+    """A server with a tiny random checkpoint and aesthetic reward under the SD1.5 workflows' names."""
+    if COMFYUI is None:
+        pytest.skip("no ComfyUI checkout: set COMFYUI_PATH")
+    pytest.importorskip("transformers")
+    base = host.make_base_dir(tmp_path_factory.mktemp("comfy-tiny"))
+    checkpoint = base / "models" / "checkpoints" / build.SD15_CKPT
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run(
+        [sys.executable, "-c", MAKE_TINY_SD15, str(COMFYUI), str(checkpoint)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    (base / "models" / "rewards").mkdir(parents=True, exist_ok=True)
+    _tiny_aesthetic_files(base / "models" / "rewards")
+    with host.comfy_server(COMFYUI, base) as url:
+        yield url, base
+
+
+def _shrink(prompt: dict) -> dict:
+    """The same graph with CPU-sized settings: 64x64 images, 3 steps, 2 queries, 1 soup step."""
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "EmptyLatentImage":
+            inputs.update(width=64, height=64)
+        if "steps" in inputs:
+            inputs["steps"] = 3
+        if "n_queries" in inputs:
+            inputs.update(n_queries=2, soup_steps=1)
+    return prompt
+
+
+def _run(url: str, prompt: dict, timeout: float = 900.0) -> dict:
+    status, answer = host.http_json(url + "/prompt", {"prompt": prompt, "client_id": "srsoup-tests"})
+    assert status == 200, answer
+    prompt_id = answer["prompt_id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _, history = host.http_json(f"{url}/history/{prompt_id}")
+        entry = history.get(prompt_id) if isinstance(history, dict) else None
+        if entry and entry.get("status", {}).get("completed") is not None:
+            if entry["status"].get("status_str") in ("success", "error"):
+                return entry
+        time.sleep(1.0)
+    raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout:.0f} s")
+
+
+@needs_host
+@pytest.mark.parametrize(
+    ("name", "n_images"), [("sd15_aesthetic_compressibility", 6), ("sd15_sampler_custom_advanced", 5)]
+)
+def test_sd15_workflow_runs_end_to_end(tiny_server, name, n_images):
+    """The committed API workflow, only made small, runs in the host: one saved image per weight
+    vector, a reward plot and a report table naming both rewards."""
+    url, base = tiny_server
+    prompt = _shrink(json.loads((WORKFLOWS / "api" / f"{name}.json").read_text(encoding="utf-8")))
+    entry = _run(url, prompt)
+    messages = [m for m in entry["status"].get("messages", []) if m[0] == "execution_error"]
+    assert entry["status"]["status_str"] == "success", json.dumps(messages, indent=1)[:4000]
+    by_type = {prompt[k]["class_type"]: v for k, v in entry["outputs"].items()}
+    assert len(by_type["SaveImage"]["images"]) == n_images
+    saved = [base / "output" / i["subfolder"] / i["filename"] for i in by_type["SaveImage"]["images"]]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in saved)
+    assert len(by_type["PreviewImage"]["images"]) == 1  # the Pareto plot
+    table = json.dumps(by_type["PreviewAny"]).lower()
+    assert "aesthetic" in table and "compressibility" in table
+    assert f"{n_images} weight vector" in table
