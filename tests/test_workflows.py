@@ -45,6 +45,8 @@ EXPECTED = {
     "sd15_sampler_custom_advanced",
 }
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+# Frontend-only nodes: drawn in the UI, never sent to the host (graphToPrompt skips them).
+UI_ONLY_TYPES = {"MarkdownNote", "Note"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -346,6 +348,16 @@ def ui_problems(graph: dict) -> list[str]:
 
     for node_id, node in nodes.items():
         class_type = node.get("type")
+        if class_type in UI_ONLY_TYPES:
+            values = node.get("widgets_values") or []
+            if (
+                node.get("inputs")
+                or node.get("outputs")
+                or len(values) != 1
+                or not isinstance(values[0], str)
+            ):
+                problems.append(f"node {node_id} {class_type}: a note has one text and no slots")
+            continue
         if class_type not in NODE_DEFS:
             problems.append(f"node {node_id}: unknown node type {class_type!r}")
             continue
@@ -395,6 +407,8 @@ def ui_to_api(graph: dict) -> dict:
     links = {link[0]: link for link in graph["links"]}
     prompt = {}
     for node_id, node in nodes.items():
+        if node["type"] in UI_ONLY_TYPES:
+            continue
         inputs = {}
         values = iter(node.get("widgets_values") or [])
         linked = {i["name"]: i["link"] for i in node.get("inputs", []) if i.get("link") is not None}
@@ -430,6 +444,18 @@ def test_ui_and_api_twins_describe_the_same_graph(name):
     for node_id in api:
         assert ui[node_id]["class_type"] == api[node_id]["class_type"], node_id
         assert ui[node_id]["inputs"] == api[node_id]["inputs"], f"node {node_id} {api[node_id]['class_type']}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_workflow_note_lists_every_model_file(name):
+    """Someone who drags the file in sees which model files it needs without opening the README."""
+    notes = [n for n in load(WORKFLOWS / f"{name}.json")["nodes"] if n["type"] in UI_ONLY_TYPES]
+    assert notes, "no note in the UI workflow"
+    text = "\n".join(n["widgets_values"][0] for n in notes)
+    for node in load(WORKFLOWS / "api" / f"{name}.json").values():
+        for input_name, value in node["inputs"].items():
+            if (node["class_type"], input_name) in DYNAMIC and value != "(none)":
+                assert value in text, f"the note does not mention {value}"
 
 
 @pytest.mark.parametrize("name", NAMES)

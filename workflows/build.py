@@ -407,6 +407,24 @@ MODEL_FOLDERS = {
 }
 TAESD_NAMES = ("taesd", "taesdxl", "taesd3", "taef1")
 
+# Where to get each model file (shown in the workflow's note; workflows/README.md has the full table).
+SOURCES = {
+    SD15_CKPT: "Hugging Face stable-diffusion-v1-5/stable-diffusion-v1-5",
+    SDXL_CKPT: "Hugging Face stabilityai/stable-diffusion-xl-base-1.0",
+    SD35_CKPT: "Hugging Face stabilityai/stable-diffusion-3.5-medium (gated)",
+    "clip_l.safetensors": "stabilityai/stable-diffusion-3.5-medium, text_encoders/",
+    "clip_g.safetensors": "stabilityai/stable-diffusion-3.5-medium, text_encoders/",
+    "t5xxl_fp16.safetensors": "stabilityai/stable-diffusion-3.5-medium, text_encoders/",
+    "taesdxl": "GitHub madebyollin/taesd",
+    "taesd3": "GitHub madebyollin/taesd",
+    AESTHETIC_FILE: "GitHub christophschuhmann/improved-aesthetic-predictor",
+    CLIP_L_FOLDER + "/": "Hugging Face openai/clip-vit-large-patch14 (a folder, next to the aesthetic head)",
+    HPSV2_FILE: "Hugging Face xswu/HPSv2",
+    PICKSCORE_FOLDER + "/": "Hugging Face yuvalkirstain/PickScore_v1 (a folder; tokenizer files from "
+    "laion/CLIP-ViT-H-14-laion2B-s32B-b79K)",
+}
+NOTE_COLOR = ("#432", "#653")  # as ComfyUI's own templates color their notes
+
 
 # ---------------------------------------------------------------------------------------------
 # Node definitions (the /object_info subset)
@@ -604,10 +622,35 @@ def to_ui(graph: Graph, definitions: dict) -> dict:
     for order, node in enumerate(sorted(graph.nodes, key=lambda n: (depth[n.id], n.id))):
         ui_nodes[node.id]["order"] = order
 
+    # A note (UI only, not sent to the host) listing the model files, under the last two columns.
+    note_id = max(ui_nodes) + 1
+    last = sorted(set(columns.values()))[-2:]
+    under = [ui_nodes[n.id] for n in graph.nodes if columns[n.id] in last]
+    left = min(n["pos"][0] for n in under)
+    width = max(n["pos"][0] + n["size"][0] for n in under) - left
+    text = note_text(graph)
+    wrapped = sum(1 + len(line) * 7 // width for line in text.splitlines())
+    ui_nodes[note_id] = {
+        "id": note_id,
+        "type": "MarkdownNote",
+        "pos": [left, max(n["pos"][1] + n["size"][1] for n in under) + 50],
+        "size": [width, 40 + 13 * wrapped],
+        "flags": {},
+        "order": len(graph.nodes),
+        "mode": 0,
+        "inputs": [],
+        "outputs": [],
+        "title": "Model files",
+        "properties": {},
+        "widgets_values": [text],
+        "color": NOTE_COLOR[0],
+        "bgcolor": NOTE_COLOR[1],
+    }
+
     return {
         "last_node_id": max(ui_nodes),
         "last_link_id": len(links),
-        "nodes": [ui_nodes[n.id] for n in graph.nodes],
+        "nodes": [ui_nodes[n.id] for n in graph.nodes] + [ui_nodes[note_id]],
         "links": links,
         "groups": [],
         "config": {},
@@ -635,26 +678,42 @@ def outputs(definitions: dict | None = None) -> dict[Path, str]:
 # Refreshing definitions/node_definitions.json from a live host
 
 
+def model_files(graph: Graph) -> list[tuple[str, str]]:
+    """(models sub-folder, name) of every model file the graph needs, in graph order; a folder's
+    name ends in '/'. The aesthetic head brings the CLIP ViT-L/14 folder it reads next to it."""
+    files = []
+    for node in graph.nodes:
+        for name, value in node.inputs.items():
+            folder = MODEL_FOLDERS.get((node.class_type, name))
+            if folder is None or not isinstance(value, str) or value == NO_FILE:
+                continue
+            if folder == "vae" and value in TAESD_NAMES:
+                needed = [("vae_approx", f"{value}_encoder.pth"), ("vae_approx", f"{value}_decoder.pth")]
+            elif folder == "rewards" and value == PICKSCORE_FOLDER:
+                needed = [(folder, value + "/")]
+            elif folder == "rewards" and value == AESTHETIC_FILE:
+                needed = [(folder, value), (folder, CLIP_L_FOLDER + "/")]
+            else:
+                needed = [(folder, value)]
+            files += [f for f in needed if f not in files]
+    return files
+
+
+def note_text(graph: Graph) -> str:
+    lines = [f"**{graph.description}**", "", "Model files, in ComfyUI's `models/` folder:"]
+    for folder, name in model_files(graph):
+        key = name.rsplit("_", 1)[0] if folder == "vae_approx" else name
+        if folder == "vae_approx" and name.endswith("_decoder.pth"):
+            continue  # one line for the encoder + decoder pair
+        shown = f"{key}_encoder.pth + _decoder.pth" if folder == "vae_approx" else name
+        lines.append(f"- `{folder}/{shown}`: {SOURCES[key]}")
+    lines += ["", "Details: the pack's workflows/README.md."]
+    return "\n".join(lines)
+
+
 def placeholder_files() -> list[tuple[str, str]]:
     """(models sub-folder, name) of every model file or folder the workflows name."""
-    sys.path.insert(0, str(WORKFLOWS_DIR.parent))
-    from rewards.specs import REWARD_KINDS  # host-free; tells folder-shaped rewards apart
-
-    folder_names = {spec.default_name for spec in REWARD_KINDS.values() if spec.is_folder}
-    files = set()
-    for make in WORKFLOWS:
-        for node in make().nodes:
-            for name, value in node.inputs.items():
-                folder = MODEL_FOLDERS.get((node.class_type, name))
-                if folder is None or not isinstance(value, str) or value == NO_FILE:
-                    continue
-                if folder == "vae" and value in TAESD_NAMES:
-                    files |= {("vae_approx", f"{value}_encoder.pth"), ("vae_approx", f"{value}_decoder.pth")}
-                elif folder == "rewards" and value in folder_names:
-                    files.add((folder, value + "/"))
-                else:
-                    files.add((folder, value))
-    return sorted(files)
+    return sorted({f for make in WORKFLOWS for f in model_files(make())})
 
 
 def used_class_types() -> set[str]:
