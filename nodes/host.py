@@ -103,10 +103,21 @@ def reward_dtype(dtype: str, load_device) -> torch.dtype:
     return torch.float32
 
 
+class RewardWeights(torch.nn.Module):
+    """Holds a reward's module for ComfyUI's ModelPatcher, which sets `.device` and bookkeeping attributes
+    on the module it manages (transformers models have a read-only `device`). The reward keeps using
+    its own module: moving this holder moves the same parameters."""
+
+    def __init__(self, module: torch.nn.Module):
+        super().__init__()
+        self.reward = module
+
+
 def make_patcher(module, load_device, offload_device):
     import comfy.model_patcher
 
-    return comfy.model_patcher.ModelPatcher(module, load_device=load_device, offload_device=offload_device)
+    holder = RewardWeights(module)
+    return comfy.model_patcher.ModelPatcher(holder, load_device=load_device, offload_device=offload_device)
 
 
 def load_rewards_for_scoring(rewards: RewardSet) -> None:

@@ -189,6 +189,9 @@ def report_to_text(report: dict) -> str:
         hv, ref = hypervolume_of(report)
         if hv is not None and len(names) >= 2:
             lines.append(f"hypervolume {hv:.6g} (reference {', '.join(f'{r:.4g}' for r in ref)})")
+    settings = _scalar_items(report.get("settings") or {})
+    if settings:
+        lines += ["", "settings: " + ", ".join(f"{k} {_fmt(v)}" for k, v in settings)]
     stats = _scalar_items(report.get("stats") or {})
     if stats:
         lines += ["", "sampler statistics:"] + [f"  {k}: {_fmt(v)}" for k, v in stats]

@@ -210,3 +210,8 @@ def test_batch_layout():
     assert common.check_batch_layout(12, 6) == 2
     with pytest.raises(ValueError, match="cannot be split over 5"):
         common.check_batch_layout(12, 5)
+
+
+def test_linked_preference_inputs_are_checked_at_run_time():
+    # ComfyUI leaves linked inputs out of VALIDATE_INPUTS; the node must not refuse them there.
+    assert ALL["SRSoupPreferenceGrid"].VALIDATE_INPUTS(n_rewards=2, mode="explicit list", step=0.2) is True

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from srsoup_host_models import tiny_conditioning, tiny_unet_model, tiny_vae
+from srsoup_host_models import make_rewards_root, tiny_conditioning, tiny_unet_model, tiny_vae
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SKIP_REASON = (
@@ -138,7 +138,7 @@ def _progress_hook(value, total, preview, prompt_id=None, node_id=None):
 
 
 @pytest.fixture(scope="session")
-def host():
+def host(tmp_path_factory):
     comfy_path = os.environ.get("COMFYUI_PATH")
     if not comfy_path:
         pytest.skip(SKIP_REASON)
@@ -169,6 +169,15 @@ def host():
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
     assert asyncio.run(nodes.load_custom_node(str(REPO_ROOT))), "ComfyUI failed to load the pack"
     pack = sys.modules[str(REPO_ROOT).replace(".", "_x_")]
+
+    import folder_paths
+
+    # Outputs of SaveImage/PreviewImage go to a temporary folder, never into the checkout.
+    folder_paths.set_output_directory(str(tmp_path_factory.mktemp("output")))
+    folder_paths.set_temp_directory(str(tmp_path_factory.mktemp("temp")))
+    # A second rewards folder (as extra_model_paths.yaml would add) with tiny reward weights.
+    rewards_root = make_rewards_root(tmp_path_factory.mktemp("models") / "rewards")
+    folder_paths.add_model_folder_path("rewards", str(rewards_root))
     nodes.NODE_CLASS_MAPPINGS.update(_test_nodes())
     comfy.utils.set_progress_bar_global_hook(_progress_hook)
 
@@ -201,6 +210,7 @@ def host():
         progress=PROGRESS,
         progress_listeners=PROGRESS_LISTENERS,
         comfy_path=comfy_path,
+        rewards_root=rewards_root,
     )
 
 

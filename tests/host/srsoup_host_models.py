@@ -64,3 +64,75 @@ def tiny_vae(seed: int = 1):
 def tiny_conditioning(seed: int):
     gen = torch.Generator().manual_seed(seed)
     return [[torch.randn(1, 77, CONTEXT_DIM, generator=gen), {}]]
+
+
+REWARD_IMAGE_SIZE = 32
+
+
+def _byte_tokenizer():
+    """A CLIP tokenizer whose vocabulary is the 256 byte symbols (no merges): offline and small."""
+    from transformers import CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab = {s: i for i, s in enumerate(symbols)}
+    vocab.update({s + "</w>": len(symbols) + i for i, s in enumerate(symbols)})
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[])
+
+
+def _save_clip_folder(folder, seed: int) -> None:
+    import json
+
+    from transformers import CLIPConfig, CLIPModel
+
+    tok = _byte_tokenizer()
+    text = dict(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    vision = dict(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=REWARD_IMAGE_SIZE,
+        patch_size=8,
+    )
+    torch.manual_seed(seed)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    (folder / "preprocessor_config.json").write_text(
+        json.dumps(
+            {
+                "crop_size": {"height": REWARD_IMAGE_SIZE, "width": REWARD_IMAGE_SIZE},
+                "size": {"shortest_edge": REWARD_IMAGE_SIZE},
+                "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                "image_std": [0.26862954, 0.26130258, 0.27577711],
+            }
+        )
+    )
+
+
+def make_rewards_root(root):
+    """A models/rewards/ folder with tiny random weights under the real names: a CLIP ViT-L/14 folder
+    (aesthetic's backbone, CLIPScore), a PickScore folder and the aesthetic head file."""
+    root.mkdir(parents=True, exist_ok=True)
+    _save_clip_folder(root / "clip-vit-large-patch14", seed=1)
+    _save_clip_folder(root / "PickScore_v1", seed=2)
+    gen = torch.Generator().manual_seed(3)
+    widths = [16, 24, 12, 8, 4, 1]
+    head = {}
+    for index, d_in, d_out in zip((0, 2, 4, 6, 7), widths[:-1], widths[1:], strict=True):
+        head[f"layers.{index}.weight"] = torch.randn(d_out, d_in, generator=gen) / d_in**0.5
+        head[f"layers.{index}.bias"] = torch.randn(d_out, generator=gen) * 0.1
+    torch.save(head, root / "sac+logos+ava1-l14-linearMSE.pth")
+    return root

@@ -353,10 +353,12 @@ def test_errors_show_on_the_node(host):
     node_error = error["node_errors"]["prefs"]["errors"][0]
     assert "sums to 1.1" in node_error["details"] or "sums to 1.1" in node_error["message"], node_error
 
-    # A missing reward file.
+    # A missing reward file (the default HPSv2 file is not in any rewards folder).
     g = copy.deepcopy(sampler_graph("eps"))
-    g["r2"]["inputs"].update(kind="aesthetic", reward_file="(none)")
+    g["r2"]["inputs"].update(kind="hpsv2", reward_file="(none)")
     ok, error = host.run(g)
     assert not ok and error["node_id"] == "r2"
     message = _message(error)
-    assert "not found" in message and "models/rewards" in message.replace("\\", "/"), message
+    assert "HPS_v2_compressed.pt" in message and "not found" in message, message
+    assert str(host.rewards_root) in message and "extra_model_paths.yaml" in message
+    assert "xswu/HPSv2" in message  # where to get it
