@@ -217,8 +217,11 @@ def make_srsoup_sampler_function(
         parameterization = detect_parameterization(model_sampling)
 
         # Reward nets and the query decoder are used at every step: load them with the UNet, not mid-loop.
+        # SRSoupKSampler registered them as additional models (already loaded by now); as a SAMPLER in
+        # SamplerCustomAdvanced they are loaded here, together with the guider's model.
         extra = [decoder.patcher] + rewards.patchers
-        if patcher is not None:
+        loaded = {id(m) for m in mm.loaded_models()}
+        if patcher is not None and any(id(m) not in loaded for m in extra):
             mm.load_models_gpu([patcher] + extra)
         chunk = query_chunk
         if not chunk or chunk <= 0:

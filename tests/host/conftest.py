@@ -56,6 +56,7 @@ class ServerStub:
 CAPTURED: dict[str, dict] = {}
 PROGRESS: list[tuple[int, int, object]] = []
 PROGRESS_LISTENERS: list = []
+PREVIEWS: list[bool] = []
 
 
 def _test_nodes():
@@ -133,6 +134,7 @@ def _progress_hook(value, total, preview, prompt_id=None, node_id=None):
 
     ctx = get_executing_context()
     PROGRESS.append((value, total, node_id if node_id is not None else (ctx.node_id if ctx else None)))
+    PREVIEWS.append(preview is not None)
     for listener in list(PROGRESS_LISTENERS):
         listener(value, total)
 
@@ -188,6 +190,7 @@ def host(tmp_path_factory):
         """Validate and execute an API-format prompt; returns (ok, error message or None)."""
         CAPTURED.clear()
         PROGRESS.clear()
+        PREVIEWS.clear()
         server.messages.clear()
         prompt_id = str(uuid.uuid4())
         valid = asyncio.run(execution.validate_prompt(prompt_id, prompt, None))
@@ -208,6 +211,7 @@ def host(tmp_path_factory):
         executor=executor,
         captured=CAPTURED,
         progress=PROGRESS,
+        previews=PREVIEWS,
         progress_listeners=PROGRESS_LISTENERS,
         comfy_path=comfy_path,
         rewards_root=rewards_root,

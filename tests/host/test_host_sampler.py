@@ -362,3 +362,36 @@ def test_errors_show_on_the_node(host):
     assert "HPS_v2_compressed.pt" in message and "not found" in message, message
     assert str(host.rewards_root) in message and "extra_model_paths.yaml" in message
     assert "xswu/HPSv2" in message  # where to get it
+
+
+def test_img2img_denoise_and_latent_previews(host):
+    """denoise < 1 runs the last steps of a longer schedule from the input latent; previews reach the UI."""
+    from comfy.cli_args import LatentPreviewMethod, args
+
+    g = sampler_graph("eps", score_final=False)
+    g["sampler"]["inputs"]["denoise"] = 0.5
+    previous = args.preview_method
+    args.preview_method = LatentPreviewMethod.Latent2RGB
+    try:
+        ok, error = host.run(g)
+    finally:
+        args.preview_method = previous
+    assert ok, error
+    latent = host.captured["sampler"]["a"]["samples"]
+    assert latent.shape[0] == 3 * B and torch.isfinite(latent).all()
+    assert host.captured["sampler"]["b"]["stats"]["steps"] == STEPS
+    assert host.previews and all(host.previews), "every step should send a latent preview"
+
+
+def test_reward_nets_are_managed_by_comfy(host):
+    """Reward weights live in ModelPatchers that ComfyUI loads with the UNet, and clones share them."""
+    import comfy.model_management as mm
+
+    g = sampler_graph("eps", score_final=False)
+    g["r2"]["inputs"].update(kind="clipscore", reward_file="clip-vit-large-patch14")
+    ok, error = host.run(g)
+    assert ok, error
+    holder_type = host.pack.nodes.host.RewardWeights
+    loaded = [m for m in mm.loaded_models() if isinstance(getattr(m, "model", None), holder_type)]
+    assert loaded, "the reward's ModelPatcher was never loaded by comfy.model_management"
+    assert any(type(m.model.reward).__name__ == "CLIPModel" for m in loaded)
