@@ -582,6 +582,19 @@ def _json(value):
     return strip(json.loads(json.dumps(value)))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_preference_grids_pass_the_node_validation(name):
+    """What PreferenceGrid.VALIDATE_INPUTS runs in the host, and the same vector count as sampler_core."""
+    mappings, _ = _pack_mappings()
+    grid = mappings["SRSoupPreferenceGrid"]
+    for node in load(WORKFLOWS / "api" / f"{name}.json").values():
+        if node["class_type"] == "SRSoupPreferenceGrid":
+            inputs = node["inputs"]
+            assert grid.VALIDATE_INPUTS(**inputs) is True
+            _, count, summary = grid().build(**inputs)
+            assert count == preference_count(node)[1] == len(summary.splitlines())
+
+
 def test_snapshot_matches_the_pack_node_classes():
     """A changed INPUT_TYPES / RETURN_TYPES makes node_definitions.json stale: refresh it
     (python workflows/build.py --refresh-definitions) and rebuild the workflows."""
