@@ -506,7 +506,7 @@ def to_api(graph: Graph) -> dict:
 
 
 def _depths(graph: Graph) -> dict[int, int]:
-    """Longest path from a source node: the column each node goes in."""
+    """Longest path from a source node (the UI's execution order sorts by it)."""
     depth: dict[int, int] = {}
 
     def visit(node: Node) -> int:
@@ -529,7 +529,8 @@ def _columns(graph: Graph) -> dict[int, int]:
     return column
 
 
-def _node_size(definition: dict, n_sockets: int, n_outputs: int, widgets: list[tuple[str, list]]) -> list:
+def _node_size(n_sockets: int, n_outputs: int, widgets: list[tuple[str, list]]) -> list:
+    """A size that fits the node's slots and widgets (the frontend keeps what the file says)."""
     multiline = any(
         widget_type(s) == "STRING" and (s[1] if len(s) > 1 else {}).get("multiline") for _, s in widgets
     )
@@ -581,7 +582,7 @@ def to_ui(graph: Graph, definitions: dict) -> dict:
             "id": node.id,
             "type": node.class_type,
             "pos": [0, 0],
-            "size": _node_size(definition, n_sockets, len(definition["output"]), widget_specs),
+            "size": _node_size(n_sockets, len(definition["output"]), widget_specs),
             "flags": {},
             "order": 0,
             "mode": 0,
