@@ -76,10 +76,10 @@ def _srsoup_inputs() -> tuple[dict, dict]:
             "INT",
             {
                 "default": 30,
-                "min": 1,
+                "min": 2,
                 "max": 1024,
-                "tooltip": "Queries per guided step and trajectory (N): candidate noises scored "
-                "by the rewards to pick the step direction. Paper: 30. Cost grows "
+                "tooltip": "Queries per guided step and trajectory (N, at least 2): candidate noises "
+                "scored by the rewards to pick the step direction. Paper: 30. Cost grows "
                 "linearly with N.",
             },
         ),
