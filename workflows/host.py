@@ -21,7 +21,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -115,7 +114,7 @@ def comfy_server(
 ) -> Iterator[str]:
     """Run ComfyUI (CPU) on a free loopback port; yields its URL; stops it on exit."""
     port = free_port()
-    launcher = Path(tempfile.mkdtemp(prefix="srsoup-launch-")) / "launch_comfy.py"
+    launcher = Path(base_dir) / "launch_comfy.py"
     launcher.write_text(LAUNCHER)
     log_path = Path(base_dir) / "server.log"
     command = [
