@@ -182,12 +182,13 @@ def test_report_query_counts(host):
     assert totals[STEPS] < totals[0]
 
 
-def test_output_equals_sampler_core_called_directly(host):
+@pytest.mark.parametrize("kind", ["eps", "flow"])
+def test_output_equals_sampler_core_called_directly(host, kind):
     """The node's LATENT equals srsoup_sample run through ComfyUI's KSAMPLER with the same seed."""
     import comfy.sample
     import comfy.samplers
 
-    from_node_prompt = sampler_graph("eps", query_chunk=3, score_final=False)
+    from_node_prompt = sampler_graph(kind, query_chunk=3, score_final=False)
     ok, error = host.run(from_node_prompt)
     assert ok, error
     node_latent = host.captured["sampler"]["a"]["samples"]
@@ -196,6 +197,8 @@ def test_output_equals_sampler_core_called_directly(host):
     prefs = __import__(host.pack.__name__ + ".sampler_core.preferences", fromlist=["simplex_grid"])
     rewards_pkg = __import__(host.pack.__name__ + ".rewards", fromlist=["load_reward"])
     model = srsoup_host_models.tiny_unet_model(0)
+    if kind == "flow":  # the same patch node the graph uses
+        model = host.nodes.NODE_CLASS_MAPPINGS["ModelSamplingSD3"]().patch(model, shift=3.0)[0]
     vae = srsoup_host_models.tiny_vae(1)
     rewards = [
         rewards_pkg.load_reward("compressibility").bind(None),
@@ -205,7 +208,8 @@ def test_output_equals_sampler_core_called_directly(host):
     seed = from_node_prompt["sampler"]["inputs"]["seed"]
     latent = torch.zeros(B, 4, SIZE // 8, SIZE // 8)
     noise = comfy.sample.prepare_noise(latent, seed)
-    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "normal", STEPS).cpu()
+    scheduler = from_node_prompt["sampler"]["inputs"]["scheduler"]
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), scheduler, STEPS).cpu()
 
     def direct(k_model, x, sig, extra_args=None, callback=None, disable=None):
         base = k_model.inner_model.inner_model
@@ -221,7 +225,7 @@ def test_output_equals_sampler_core_called_directly(host):
             decode=lambda x0: vae.decode(base.process_latent_out(x0)),
             n_queries=N_QUERIES,
             soup_steps=2,
-            parameterization="eps",
+            parameterization=kind,
             generator=seed,
             query_x0="tweedie",
             step_rule="norm",
