@@ -120,11 +120,30 @@ def make_patcher(module, load_device, offload_device):
     return comfy.model_patcher.ModelPatcher(holder, load_device=load_device, offload_device=offload_device)
 
 
+def ensure_fully_loaded(patchers) -> None:
+    """Reward nets are plain torch modules: unlike ComfyUI's own layers they cannot run with part of
+    their weights left on the offload device. Where VRAM was short and ComfyUI loaded one partially,
+    load it completely (ComfyUI may then offload part of the UNet, whose layers support that)."""
+    import comfy.model_management as mm
+
+    for p in patchers:
+        if torch.device(p.load_device).type == "cpu":
+            continue
+        if p.loaded_size() < p.model_size():
+            log.info(
+                "SRSoup: loading reward weights completely (%d of %d bytes were loaded)",
+                p.loaded_size(),
+                p.model_size(),
+            )
+            mm.load_models_gpu([p], force_full_load=True)
+
+
 def load_rewards_for_scoring(rewards: RewardSet) -> None:
     import comfy.model_management as mm
 
     if rewards.patchers:
         mm.load_models_gpu(rewards.patchers)
+        ensure_fully_loaded(rewards.patchers)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,6 +242,7 @@ def make_srsoup_sampler_function(
         loaded = {id(m) for m in mm.loaded_models()}
         if patcher is not None and any(id(m) not in loaded for m in extra):
             mm.load_models_gpu([patcher] + extra)
+        ensure_fully_loaded(rewards.patchers)
         chunk = query_chunk
         if not chunk or chunk <= 0:
             from .common import auto_query_chunk
