@@ -67,10 +67,13 @@ def _test_nodes():
 
         @classmethod
         def INPUT_TYPES(cls):
-            return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 1000})}}
+            return {
+                "required": {"seed": ("INT", {"default": 0, "min": 0, "max": 1000})},
+                "optional": {"arch": (["sd15", "sdxl"], {"default": "sd15"})},
+            }
 
-        def load(self, seed):
-            return (tiny_unet_model(seed),)
+        def load(self, seed, arch="sd15"):
+            return (tiny_unet_model(seed, arch),)
 
     class TinyVAE:
         CATEGORY = "SRSoup/tests"
@@ -91,10 +94,13 @@ def _test_nodes():
 
         @classmethod
         def INPUT_TYPES(cls):
-            return {"required": {"seed": ("INT", {"default": 0, "min": 0, "max": 1000})}}
+            return {
+                "required": {"seed": ("INT", {"default": 0, "min": 0, "max": 1000})},
+                "optional": {"pooled": ("BOOLEAN", {"default": False})},
+            }
 
-        def make(self, seed):
-            return (tiny_conditioning(seed),)
+        def make(self, seed, pooled=False):
+            return (tiny_conditioning(seed, pooled),)
 
     class Capture:
         """Output node that keeps whatever reaches it, under CAPTURED[key]."""

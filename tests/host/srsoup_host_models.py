@@ -19,8 +19,9 @@ def _init_normal(module: torch.nn.Module, seed: int, std: float) -> None:
                 p.copy_(torch.randn(p.shape, generator=gen) * std)
 
 
-def tiny_unet_model(seed: int = 0):
-    """A random SD1.5-shaped eps model (32 channels, context 64) in a ModelPatcher."""
+def tiny_unet_model(seed: int = 0, arch: str = "sd15"):
+    """A random SD1.5-shaped eps model (32 channels, context 64) in a ModelPatcher; `arch="sdxl"`: the
+    SDXL class (ADM conditioning on a 1280-d pooled text embedding plus size embeddings)."""
     import comfy.model_management
     import comfy.model_patcher
     import comfy.supported_models
@@ -44,7 +45,13 @@ def tiny_unet_model(seed: int = 0):
         "use_temporal_resblock": False,
         "use_checkpoint": False,
     }
-    model = comfy.supported_models.SD15(unet_config).get_model({})
+    if arch == "sdxl":
+        unet_config.update(adm_in_channels=2816, num_classes="sequential", use_linear_in_transformer=True)
+        config = comfy.supported_models.SDXL(unet_config)
+        config.unet_config["num_head_channels"] = 16
+    else:
+        config = comfy.supported_models.SD15(unet_config)
+    model = config.get_model({})
     _init_normal(model.diffusion_model, seed, 0.05)
     device = comfy.model_management.get_torch_device()
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=torch.device("cpu"))
@@ -61,9 +68,10 @@ def tiny_vae(seed: int = 1):
     return comfy.sd.VAE(sd=sd)
 
 
-def tiny_conditioning(seed: int):
+def tiny_conditioning(seed: int, pooled: bool = False):
     gen = torch.Generator().manual_seed(seed)
-    return [[torch.randn(1, 77, CONTEXT_DIM, generator=gen), {}]]
+    extra = {"pooled_output": torch.randn(1, 1280, generator=gen)} if pooled else {}
+    return [[torch.randn(1, 77, CONTEXT_DIM, generator=gen), extra]]
 
 
 REWARD_IMAGE_SIZE = 32

@@ -399,3 +399,18 @@ def test_reward_nets_are_managed_by_comfy(host):
     loaded = [m for m in mm.loaded_models() if isinstance(getattr(m, "model", None), holder_type)]
     assert loaded, "the reward's ModelPatcher was never loaded by comfy.model_management"
     assert any(type(m.model.reward).__name__ == "CLIPModel" for m in loaded)
+
+
+def test_sdxl_adm_conditioning_follows_the_enlarged_batch(host):
+    """SDXL-class model: the pooled/size ADM vector is tiled with the L*B trajectories and N*L*B queries."""
+    g = sampler_graph("eps", score_final=True)
+    g["model"]["inputs"]["arch"] = "sdxl"
+    g["pos"]["inputs"]["pooled"] = True
+    g["neg"]["inputs"]["pooled"] = True
+    ok, error = host.run(g)
+    assert ok, error
+    latent = host.captured["sampler"]["a"]["samples"]
+    assert latent.shape == (3 * B, 4, SIZE // 8, SIZE // 8) and torch.isfinite(latent).all()
+    report = host.captured["sampler"]["b"]
+    assert report["settings"]["parameterization"] == "eps"
+    assert all(img["scores"] is not None for img in report["images"])
