@@ -234,6 +234,11 @@ def make_srsoup_sampler_function(
             patcher.get_model_object("model_sampling") if patcher is not None else base.model_sampling
         )
         parameterization = detect_parameterization(model_sampling)
+        if (extra_args or {}).get("denoise_mask") is not None and x.shape[0] > 1:
+            raise ValueError(
+                f"SRSoup with a noise mask (inpainting) needs a latent batch of 1; got {x.shape[0]}. "
+                "Use one latent, or drop the mask"
+            )
 
         # Reward nets and the query decoder are used at every step: load them with the UNet, not mid-loop.
         # SRSoupKSampler registered them as additional models (already loaded by now); as a SAMPLER in

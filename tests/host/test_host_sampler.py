@@ -414,3 +414,24 @@ def test_sdxl_adm_conditioning_follows_the_enlarged_batch(host):
     report = host.captured["sampler"]["b"]
     assert report["settings"]["parameterization"] == "eps"
     assert all(img["scores"] is not None for img in report["images"])
+
+
+def test_inpainting_mask(host):
+    """A noise mask works with one input latent (its unmasked area stays the input's); B > 1 is refused."""
+    g = sampler_graph("eps", batch=1, score_final=False)
+    g["mask"] = {"class_type": "SolidMask", "inputs": {"value": 0.0, "width": SIZE, "height": SIZE}}
+    g["masked"] = {
+        "class_type": "SetLatentNoiseMask",
+        "inputs": {"samples": ["latent", 0], "mask": ["mask", 0]},
+    }
+    g["sampler"]["inputs"]["latent_image"] = ["masked", 0]
+    ok, error = host.run(g)
+    assert ok, error
+    latent = host.captured["sampler"]["a"]["samples"]
+    assert latent.shape[0] == 3 and torch.isfinite(latent).all()
+    assert float(latent.abs().max()) < 1e-4  # mask 0 everywhere: the empty input latent is kept
+
+    g["latent"]["inputs"]["batch_size"] = 2
+    ok, error = host.run(g)
+    assert not ok and error["node_id"] == "sampler"
+    assert "latent batch of 1" in error["exception_message"]
