@@ -10,7 +10,8 @@ soup correction, the step rule and the query x0 mode; tables printed last.
     .venv/bin/python bench/figure1_analytic.py            # full run (~10 min on 2 CPU cores)
     .venv/bin/python bench/figure1_analytic.py --quick    # smoke run (~1 min), not for conclusions
 
-Writes bench/results/figure1_analytic.{json,csv,png} (``--out`` to change the stem).
+Writes bench/results/figure1_analytic.{json,csv,png,txt} (txt: the printed tables; ``--out`` to change
+the stem).
 
 Cases: "eps-2" (VE form, two conflicting quadratic rewards, the paper's 6 weights), "eps-3" (VE form,
 three rewards 120 degrees apart, the paper's 13 weights), "flow-2" (flow form, two rewards).
@@ -545,8 +546,13 @@ def main(argv=None):
     plot(cases_out, png_path)
 
     print(f"\nwrote {json_path}, {csv_path}, {png_path}  ({elapsed:.0f} s)\n")
+    tables: list[str] = []
+
+    def show(*a, **k):
+        tables.append(print_table(*a, **k))
+
     for co in cases_out:
-        print_table(
+        show(
             [
                 {
                     "method": r["method"],
@@ -566,7 +572,7 @@ def main(argv=None):
         )
     for co in cases_out:
         if co["ablations"]:
-            print_table(
+            show(
                 [
                     {
                         "ablation": r["ablation"],
@@ -582,7 +588,7 @@ def main(argv=None):
                 ],
                 title=f"{co['case']}: ablations (N=30), same reference point {co['reference']}",
             )
-    print_table(
+    show(
         [
             {
                 k: _int(r[k]) if k == "srsoup_queries" else r[k]
@@ -604,6 +610,8 @@ def main(argv=None):
         "'>' = WS never reaches it in the budgets run, '<=' = WS's smallest budget already does "
         "(paper: 1.8x-2.7x)",
     )
+
+    Path(str(args.out) + ".txt").write_text("\n\n".join(tables) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
