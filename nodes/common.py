@@ -68,12 +68,15 @@ class RewardSet:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def appended(self, entry: RewardEntry) -> RewardSet:
+    def check_room(self) -> None:
         if len(self.entries) >= MAX_REWARDS:
             raise ValueError(
                 f"a reward set holds at most {MAX_REWARDS} rewards; this RewardLoader would add a "
                 f"{len(self.entries) + 1}th. Remove a loader from the chain"
             )
+
+    def appended(self, entry: RewardEntry) -> RewardSet:
+        self.check_room()
         return RewardSet(self.entries + (entry,))
 
     @property

@@ -213,8 +213,7 @@ class RewardLoader:
         incoming = rewards if rewards is not None else RewardSet()
         if not isinstance(incoming, RewardSet):
             raise ValueError("the 'rewards' input must come from another RewardLoader")
-        if len(incoming) >= MAX_REWARDS:
-            incoming.appended(None)  # raises with the message
+        incoming.check_room()  # before loading anything
         if kind not in REWARD_KINDS:
             raise ValueError(f"unknown reward kind {kind!r}; choose one of {', '.join(REWARD_KINDS)}")
         spec = REWARD_KINDS[kind]

@@ -29,15 +29,6 @@ FALLBACK_SCHEDULERS = (
 )
 
 
-def host_available() -> bool:
-    try:
-        import comfy.samplers  # noqa: F401
-        import folder_paths  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def scheduler_names() -> list[str]:
     try:
         import comfy.samplers

@@ -357,6 +357,11 @@ def test_errors_show_on_the_node(host):
     node_error = error["node_errors"]["prefs"]["errors"][0]
     assert "sums to 1.1" in node_error["details"] or "sums to 1.1" in node_error["message"], node_error
 
+    # A fifth chained reward.
+    ok, error = host.run(sampler_graph("eps", n_rewards=5, pref_rewards=2))
+    assert not ok and error["node_id"] == "r5"
+    assert "at most 4 rewards" in _message(error)
+
     # A missing reward file (the default HPSv2 file is not in any rewards folder).
     g = copy.deepcopy(sampler_graph("eps"))
     g["r2"]["inputs"].update(kind="hpsv2", reward_file="(none)")
