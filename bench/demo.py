@@ -41,8 +41,9 @@ from bench.digits.problem import (  # noqa: E402
     reference_point,
     score,
 )
+from bench.figure1_analytic import ws_matched_n  # noqa: E402  (the paper's matched-budget N)
 
-DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "demo"
+DEFAULT_OUT = REPO_ROOT / "bench" / "results" / "demo_digits"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -236,6 +237,7 @@ def run_demo(args) -> dict:
         **common,
     )
     runs = {"SRSoup": soup}
+    n_by_method = {"SRSoup": args.n_queries, "WS": args.ws_n_queries}
     if not args.no_baselines:
         print(f"[4/5] weighted-sum guidance (N={args.ws_n_queries}, K=0)", flush=True)
         runs["WS"] = srsoup_sample(
@@ -248,8 +250,26 @@ def run_demo(args) -> dict:
             callback=Progress("WS", args.steps),
             **common,
         )
+        # WS at SRSoup's query budget (the paper's matched-budget comparison, Appendix D).
+        t_guided = int((sigmas[1:] > 0).sum())
+        n_match = max(
+            2, ws_matched_n(min(args.soup_steps, t_guided), t_guided, n_w, len(rewards), args.n_queries)
+        )
+        if n_match != args.ws_n_queries:
+            print(f"      weighted-sum at SRSoup's budget (N={n_match}, K=0)", flush=True)
+            runs["WS-matched"] = srsoup_sample(
+                denoiser,
+                x,
+                sigmas,
+                n_queries=n_match,
+                soup_steps=0,
+                generator=seeds[0],
+                callback=Progress("WS@budget", args.steps),
+                **common,
+            )
+        n_by_method["WS-matched"] = n_match
     else:
-        print("[4/5] weighted-sum baseline skipped (--no-baselines)", flush=True)
+        print("[4/5] weighted-sum baselines skipped (--no-baselines)", flush=True)
 
     print("[5/5] scoring the final images and writing the figures", flush=True)
     scores = {name: score(rewards, r.samples).reshape(n_w, n_seed, -1) for name, r in runs.items()}
@@ -288,7 +308,13 @@ def run_demo(args) -> dict:
             rewards,
             f"Weighted sum (N={args.ws_n_queries}, T={args.steps})",
         )
-    save_reward_plane(out / "reward_plane.png", scores, means, weights, rewards, ref, hv)
+    names = {
+        name: f"{name} N={n_by_method[name]}"
+        + (f" K={args.soup_steps}" if name == "SRSoup" else "")
+        + f" ({r.stats.total_reward_queries} queries)"
+        for name, r in runs.items()
+    }
+    save_reward_plane(out / "reward_plane.png", scores, means, weights, rewards, ref, hv, names)
 
     wall = time.perf_counter() - t_start
     summary = {
@@ -301,6 +327,7 @@ def run_demo(args) -> dict:
         "n_queries": args.n_queries,
         "soup_steps": args.soup_steps,
         "ws_n_queries": args.ws_n_queries,
+        "n_queries_by_method": {k: v for k, v in n_by_method.items() if k in runs},
         "query_x0": args.query_x0,
         "hv_reference": ref.tolist(),
         "hypervolume": hv,
@@ -368,7 +395,7 @@ def save_grid(path, images, unguided, scores, unguided_scores, weights, seeds, r
     plt.close(fig)
 
 
-def save_reward_plane(path, scores, means, weights, rewards, ref, hv):
+def save_reward_plane(path, scores, means, weights, rewards, ref, hv, names=None):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -380,19 +407,31 @@ def save_reward_plane(path, scores, means, weights, rewards, ref, hv):
     else:
         note = ""
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
-    styles = {"SRSoup": ("tab:red", "o"), "WS": ("tab:blue", "s"), "unguided": ("gray", "*")}
+    styles = {
+        "SRSoup": ("tab:red", "o"),
+        "WS": ("tab:blue", "s"),
+        "WS-matched": ("tab:cyan", "^"),
+        "unguided": ("gray", "*"),
+    }
     for name, s in scores.items():
         color, marker = styles[name]
         pts = s.reshape(-1, s.shape[-1]).numpy()
-        ax.scatter(pts[:, 1], pts[:, 0], s=10, color=color, alpha=0.25, marker=marker)
+        if name != "WS-matched":
+            ax.scatter(pts[:, 1], pts[:, 0], s=10, color=color, alpha=0.25, marker=marker)
         m = means[name]
-        label = f"{name} (HV {hv[name]:.3g})"
+        label = f"{(names or {}).get(name, name)}: HV {hv[name]:.3g}"
         if m.shape[0] > 1:
-            ax.plot(m[:, 1], m[:, 0], "-" + marker, color=color, label=label, ms=7)
+            ls = "--" if name == "WS-matched" else "-"
+            ax.plot(m[:, 1], m[:, 0], ls + marker, color=color, label=label, ms=7)
             if name == "SRSoup":
-                for w, p in zip(weights.tolist(), m, strict=True):
+                for j, (w, p) in enumerate(zip(weights.tolist(), m, strict=True)):
                     ax.annotate(
-                        _wlabel(w), (p[1], p[0]), fontsize=6.5, xytext=(4, -8), textcoords="offset points"
+                        _wlabel(w),
+                        (p[1], p[0]),
+                        fontsize=6.5,
+                        color=color,
+                        xytext=(-10, 8) if j % 2 else (4, -10),
+                        textcoords="offset points",
                     )
         else:
             ax.plot(m[:, 1], m[:, 0], marker, color=color, ms=14, label=label + ", mean")
@@ -417,11 +456,11 @@ def format_summary(s: dict, rewards) -> str:
         f"{'model evals':>12} {'time (s)':>9} {'HV':>9}",
     ]
     n_seed = len(s["seeds"])
-    for name in ("SRSoup", "WS"):
+    for name in ("SRSoup", "WS", "WS-matched"):
         if name not in s["stats"]:
             continue
         st = s["stats"][name]
-        n = s["n_queries"] if name == "SRSoup" else s["ws_n_queries"]
+        n = s["n_queries_by_method"][name]
         k = s["soup_steps"] if name == "SRSoup" else 0
         lines.append(
             f"{name:<10} {n:>3} {k:>3} {st['total_reward_queries']:>15} "
@@ -437,7 +476,8 @@ def format_summary(s: dict, rewards) -> str:
         q_soup = s["stats"]["SRSoup"]["total_reward_queries"]
         q_ws = s["stats"]["WS"]["total_reward_queries"]
         lines.append(
-            f"SRSoup used {q_soup / q_ws:.2f}x the reward queries of WS ({q_ws / q_soup:.2f}x fewer)."
+            f"SRSoup used {q_soup / q_ws:.2f}x the reward queries of WS ({q_ws / q_soup:.2f}x fewer); "
+            "WS-matched: weighted sum with N chosen for SRSoup's query budget."
         )
     lines += [
         "",
@@ -447,9 +487,9 @@ def format_summary(s: dict, rewards) -> str:
     ]
     for i, w in enumerate(s["weights"]):
         row = f"  w={_wlabel(w):<12}"
-        for name in ("SRSoup", "WS"):
+        for name in ("SRSoup", "WS", "WS-matched"):
             if name in s["mean_rewards"]:
-                row += f"  {name}: " + ", ".join(f"{v:8.3f}" for v in s["mean_rewards"][name][i])
+                row += f"  {name}: " + ", ".join(f"{v:7.3f}" for v in s["mean_rewards"][name][i])
         lines.append(row)
     lines.append("  unguided:       " + ", ".join(f"{v:8.3f}" for v in s["mean_rewards"]["unguided"][0]))
     lines += [
