@@ -4,9 +4,10 @@
     python -m bench.digits.train --only classifier
     python -m bench.digits.train --steps 200 --out /tmp/w   # a quick smoke run elsewhere
 
-Everything is seeded (data order, timesteps, noise, init); with the same torch build and thread count
-a rerun reproduces the weights (CPU kernels may round differently on other machines or thread
-counts). The training time is stored in the safetensors metadata ("train_seconds").
+Everything is seeded (data order, timesteps, noise, init) and runs on one thread by default; a rerun
+with the same torch build reproduces the committed weights bit for bit (checked for the classifier;
+other CPUs or thread counts may round differently). The training time is stored in the safetensors
+metadata ("train_seconds").
 """
 
 from __future__ import annotations
@@ -187,11 +188,25 @@ def main(argv=None):
     p.add_argument("--only", choices=["classifier", "diffusion"], default=None)
     p.add_argument("--steps", type=int, default=4000, help="diffusion training steps (default 4000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: how the committed weights were made)",
+    )
     p.add_argument("--out", type=Path, default=None, help="weights folder (default bench/digits/weights)")
-    p.add_argument("--preview", type=Path, default=DEFAULT_PREVIEW, help="unguided sample grid (PNG)")
+    p.add_argument(
+        "--preview",
+        type=lambda text: None if text.lower() == "none" else Path(text),
+        default=DEFAULT_PREVIEW,
+        help="unguided sample grid (PNG), or 'none'",
+    )
     args = p.parse_args(argv)
     if args.steps < 1:
         raise ValueError(f"--steps must be positive; got {args.steps}")
+    if args.threads < 1:
+        raise ValueError(f"--threads must be positive; got {args.threads}")
+    torch.set_num_threads(args.threads)
     unet_path = (args.out / UNET_WEIGHTS.name) if args.out else UNET_WEIGHTS
     clf_path = (args.out / CLASSIFIER_WEIGHTS.name) if args.out else CLASSIFIER_WEIGHTS
     unet_path.parent.mkdir(parents=True, exist_ok=True)
