@@ -10,7 +10,9 @@ the same path real files take. Pass --models-root to time real weights instead.
 Each model reward is loaded once in fp32, timed, then moved to bf16 with `module.to(...)` (as a host
 would) and timed again. Each timing follows one warm-up call (which also fills the text cache).
 Preprocessing from --image-size (512, an SD 1.5 output) is included. HPSv2.1 has HPSv2's architecture
-and is not timed separately. Writes bench/results/rewards_speed.{json,csv,txt}.
+and is not timed separately. On a shared machine wall time varies with other load, so the table also
+gives this process's CPU seconds, the load average, and model GFLOP per image (counted once, machine
+independent), which the closing "dominant" line uses. Writes bench/results/rewards_speed.{json,csv,txt}.
 """
 
 from __future__ import annotations
