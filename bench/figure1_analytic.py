@@ -7,8 +7,8 @@ the L mean-reward points (one per weight vector, mean over the batch of B initia
 several seeds; the WS budget that reaches SRSoup's HV (matched-HV query ratio); ablations of the
 soup correction, the step rule and the query x0 mode; tables printed last.
 
-    .venv/bin/python bench/figure1_analytic.py            # full run (~10 min on 2 CPU cores)
-    .venv/bin/python bench/figure1_analytic.py --quick    # smoke run (~1 min), not for conclusions
+    .venv/bin/python bench/figure1_analytic.py            # full run (703 s measured on 2 shared cores)
+    .venv/bin/python bench/figure1_analytic.py --quick    # smoke run (~15 s), not for conclusions
 
 Writes bench/results/figure1_analytic.{json,csv,png,txt} (txt: the printed tables; ``--out`` to change
 the stem).
