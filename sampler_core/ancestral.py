@@ -62,5 +62,6 @@ def reuse_x0(x_query, x, x0_hat, sigma: float, sigma_next: float):
     """``x0_hat`` of a query at ``sigma_next`` without a model call: reuse the current noise estimate.
 
     ``x0(x^n) ~= x^n - sigma_next * (x - x0_hat) / sigma``; the same formula holds in VE and flow form.
+    Overwrites and returns ``x_query`` (the sampler's own fresh query latents: no second large tensor).
     """
-    return x_query - sigma_next * ((x - x0_hat) / sigma)
+    return x_query.sub_(sigma_next * ((x - x0_hat) / sigma))

@@ -137,7 +137,7 @@ def guided_step(mu, s: float, v, z_plain, ok, step_rule: str = "norm"):
     ``sqrt(beta) = s`` and ``g = v / s`` this is ``mu + s v``. mu, v: (P, B, D); z_plain: (B, D); ok: (P, B).
     """
     if step_rule == "norm":
-        d = unit_direction(torch.where(ok[..., None], v, torch.ones_like(v)))
+        d = unit_direction(v)  # inf / NaN where not ok: replaced by the plain step below
     elif step_rule == "paper":
         d = v
     else:

@@ -218,7 +218,7 @@ class _Runner:
             n = xc.shape[0]
             xin = xc.reshape((n,) + self.shape)
             with self.clock.timing("time_model"):
-                out = self.model(xin, sigma * xin.new_ones([n]), **self.extra_args)
+                out = self.model(xin, xin.new_full((n,), sigma), **self.extra_args)
             self.stats.model_calls += 1
             self.stats.model_evaluations += n
             outs.append(out.reshape(n, -1).to(x_flat.dtype))
@@ -229,8 +229,7 @@ class _Runner:
         latents, so no more than one chunk of queries is denoised, decoded or scored at a time.
         Reward m only where ``need[:, m]``. Returns (n_total, M) float64 on CPU, NaN where not scored
         or not finite (the latter counted as dropped)."""
-        n_rewards = len(self.rewards)
-        table = torch.full((n_total, n_rewards), math.nan, dtype=torch.float64)
+        scores = [[] for _ in self.rewards]  # per reward: its scores of the needed rows, in order
         for start in range(0, n_total, self.chunk):
             self.check_interrupt()
             stop = min(start + self.chunk, n_total)
@@ -244,11 +243,11 @@ class _Runner:
                 self.stats.decode_calls += 1
                 self.stats.decodes += n
             for m, reward in enumerate(self.rewards):
-                rows = need[start:stop, m]
-                k = int(rows.sum())
+                rows = need[start:stop, m].nonzero().squeeze(1)
+                k = rows.numel()
                 if k == 0:
                     continue
-                batch = images if k == n else images[rows.to(images.device)]
+                batch = images if k == n else images.index_select(0, rows.to(images.device))
                 with self.clock.timing("time_reward"):
                     vals = reward(batch)
                 vals = torch.as_tensor(vals).detach()
@@ -259,23 +258,32 @@ class _Runner:
                     )
                 self.stats.reward_queries[m] += k
                 self.stats.reward_calls[m] += 1
-                vals = vals.reshape(-1).to("cpu", torch.float64)
-                self.stats.dropped_queries += int((~torch.isfinite(vals)).sum())
-                col = table[start:stop, m]
-                col[rows] = vals
-                table[start:stop, m] = col
+                scores[m].append(vals.reshape(-1).to("cpu", torch.float64))
+        # One table write per reward and step, not per chunk.
+        table = torch.full((n_total, len(self.rewards)), math.nan, dtype=torch.float64)
+        for m, vals in enumerate(scores):
+            if vals:
+                table[:, m][need[:, m]] = torch.cat(vals)
+        self.stats.dropped_queries += int(need.sum()) - int(torch.isfinite(table).sum())
         return table
 
 
-def _query_x0(start, stop, *, run, mu_q, x_q, x0_q, z_nb, s, sigma, sigma_next, mode, n_batch):
+def _query_x0(start, stop, *, run, mu_q, x_q, x0_q, z, s, sigma, sigma_next, mode):
     """x0 latents of the flattened queries ``start..stop-1``; query ``r = n * (Q * B) + q * B + b`` is
-    ``x^n = mu_qb + s z_nb`` (Algorithm 1, line 2). mu_q, x_q, x0_q: (Q * B, D); z_nb: (N * B, D)."""
-    r = torch.arange(start, stop, device=mu_q.device)
-    qb = r % mu_q.shape[0]
-    x_query = mu_q[qb] + s * z_nb[(r // mu_q.shape[0]) * n_batch + r % n_batch]
+    ``x^n = mu_qb + s z_nb`` (Algorithm 1, line 2). mu_q, x_q, x0_q: (Q, B, D); z: (N, B, D).
+    Broadcasts only the (n, q) blocks the chunk touches (no index tensors, at most the chunk plus
+    2 (Q - 1) B latents), then slices the chunk; start and stop are multiples of B."""
+    n_q, n_batch = mu_q.shape[:2]
+    per_n = n_q * n_batch
+    n0, n1 = start // per_n, -(-stop // per_n)
+    first, last = start - n0 * per_n, stop - n0 * per_n  # the chunk's rows from the start of n-row n0
+    q0, q1 = (0, n_q) if n1 - n0 > 1 else (first // n_batch, last // n_batch)
+    x_query = mu_q[q0:q1] + s * z[n0:n1, None]  # (n1 - n0, q1 - q0, B, D)
+    rows = slice(first - q0 * n_batch, last - q0 * n_batch)
     if mode == "tweedie":  # one more model call per query, batched
-        return run.denoise(x_query, sigma_next)
-    return reuse_x0(x_query, x_q[qb], x0_q[qb], sigma, sigma_next)
+        return run.denoise(x_query.reshape(-1, x_query.shape[-1])[rows], sigma_next)
+    x0 = reuse_x0(x_query, x_q[q0:q1], x0_q[q0:q1], sigma, sigma_next)
+    return x0.reshape(-1, x0.shape[-1])[rows]
 
 
 def _query_rewards(run, mu_q, x_q, x0_q, z, s, sigma, sigma_next, row_w, query_x0) -> torch.Tensor:
@@ -284,10 +292,8 @@ def _query_rewards(run, mu_q, x_q, x0_q, z, s, sigma, sigma_next, row_w, query_x
     Returns (N, Q, B, M) float64 on CPU, NaN where not scored or not finite."""
     n_queries, n_batch = z.shape[:2]
     n_q, n_rewards = row_w.shape
-    flat = [t.reshape(n_q * n_batch, -1) for t in (mu_q, x_q, x0_q)]
-    make_x0 = partial(_query_x0, run=run, mu_q=flat[0], x_q=flat[1], x0_q=flat[2],
-                      z_nb=z.reshape(n_queries * n_batch, -1), s=s, sigma=sigma, sigma_next=sigma_next,
-                      mode=query_x0, n_batch=n_batch)
+    make_x0 = partial(_query_x0, run=run, mu_q=mu_q, x_q=x_q, x0_q=x0_q, z=z, s=s, sigma=sigma,
+                      sigma_next=sigma_next, mode=query_x0)
     need = (row_w > 0)[None, :, None, :].expand(n_queries, n_q, n_batch, n_rewards)
     table = run.score(n_queries * n_q * n_batch, make_x0, need.reshape(-1, n_rewards))
     return table.reshape(n_queries, n_q, n_batch, n_rewards)
@@ -305,26 +311,44 @@ def _search_directions(table, row_w, z):
     return search_direction(a.to(z.device), z), ~is_degenerate(a).to(z.device), a_m
 
 
-def _soup_directions(plan, a_m, v_ex, ok_ex, mu_ex, mu_mix, z, s, correction):
+@dataclass
+class _Soup:
+    """The fixed part of the soup steps (Eq. 11), built once per run: ``w`` (Pm, M) the mixed rows'
+    weights (0 where a reward has no exemplar), ``ex`` the exemplar of each reward (any, where w = 0),
+    ``weighted`` (Pm, M, 1) ``w > 0``, ``active`` flat indices into (M, Pm, B) of the pairs the
+    diagnostics average over."""
+
+    w: torch.Tensor
+    ex: list
+    weighted: torch.Tensor
+    active: torch.Tensor
+
+
+def _soup_plan(plan, n_batch, device, dtype) -> _Soup:
+    """The soup rows' weights and exemplars: fixed while soup steps run (hidden exemplars included)."""
+    n_rewards = plan.mixed.shape[1]
+    ex_of = {m: j for j, m in enumerate(plan.ex_reward)}
+    has_ex = torch.tensor([m in ex_of for m in range(n_rewards)], device=device)
+    w = plan.mixed.to(device, dtype) * has_ex  # every weighted reward has an exemplar when soup runs
+    weighted = w > 0
+    active = weighted.T[:, :, None].expand(-1, -1, n_batch).reshape(-1).nonzero().squeeze(1)
+    return _Soup(w, [ex_of.get(m, 0) for m in range(n_rewards)], weighted[:, :, None], active)
+
+
+def _soup_directions(soup, a_m, v_ex, ok_ex, mu_ex, mu_mix, z, s, correction):
     """Soup directions of the mixed rows from the exemplars' rewards at this step (Eq. 11).
 
     ``a_m``, ``v_ex``, ``ok_ex``: the exemplars' Monte Carlo weights (N, E, B, M), directions (E, B, D)
     and informative flags (E, B); ``mu_ex`` (E, B, D), ``mu_mix`` (Pm, B, D) the means. Returns the
     directions (Pm, B, D), informative flags (Pm, B), and the mean overlap ESS and shift ||c^m - mu^l|| / s.
     """
-    device, dtype = z.device, z.dtype
-    n_rewards = plan.mixed.shape[1]
-    ex_of = {m: j for j, m in enumerate(plan.ex_reward)}
-    has_ex = torch.tensor([m in ex_of for m in range(n_rewards)], device=device)
-    w_soup = plan.mixed.to(device, dtype) * has_ex  # every weighted reward has an exemplar when soup runs
-    order = [ex_of.get(m, 0) for m in range(n_rewards)]  # exemplar of each reward (any, where w = 0)
-    a_ex = torch.stack([a_m[:, order[m], :, m] for m in range(n_rewards)], dim=1).to(device)  # (N, M, B)
+    order = soup.ex
+    a_ex = torch.stack([a_m[:, j, :, m] for m, j in enumerate(order)], dim=1).to(z.device)  # (N, M, B)
     delta = mu_ex[order][:, None] - mu_mix[None]  # c^m - mu^l: (M, Pm, B, D)
-    v = soup_direction(w_soup, a_ex, v_ex[order], delta, z, s, correction)
-    informative = ((w_soup[:, :, None] > 0) & (ok_ex[order] & has_ex[:, None])[None]).any(1)
-    active = (w_soup > 0).T[:, :, None].expand(-1, -1, z.shape[1])  # (M, Pm, B)
-    ess = float(overlap_ess(z, delta, s)[active].mean())
-    shift = float((delta.norm(dim=-1) / s)[active].mean())
+    v = soup_direction(soup.w, a_ex, v_ex[order], delta, z, s, correction)
+    informative = (soup.weighted & ok_ex[order][None]).any(1)
+    ess = float(overlap_ess(z, delta, s).take(soup.active).mean())
+    shift = float((delta.norm(dim=-1) / s).take(soup.active).mean())
     return v, informative, ess, shift
 
 
@@ -411,10 +435,15 @@ def srsoup_sample(
     out_index = torch.tensor(
         [p * n_batch + b for p in plan.row_traj for b in range(n_batch)], dtype=torch.long, device=device
     )
-    # Row weight vectors of the trajectories that query: exemplars (one-hot) and mixed rows (WS steps).
+    # Row weight vectors of the trajectories that query: the exemplars (one-hot) on soup steps, every
+    # trajectory (visible exemplars, then mixed rows: the internal order) on weighted-sum steps.
     eye = torch.eye(n_rewards, dtype=torch.float64)
     ex_w = eye[plan.ex_reward] if plan.n_ex else torch.zeros(0, n_rewards, dtype=torch.float64)
-    mixed_w = plan.mixed.double()
+    ws_w = torch.cat([ex_w[: plan.n_visible_ex], plan.mixed.double()])
+    ex_idx = [plan.traj_index("ex", j) for j in range(plan.n_ex)]
+    mix_idx = [plan.traj_index("mixed", j) for j in range(n_mixed)]
+    ex_sel, mix_sel = (torch.tensor(idx, dtype=torch.long, device=device) for idx in (ex_idx, mix_idx))
+    soup = _soup_plan(plan, n_batch, device, dtype) if k_soup and n_mixed else None
 
     # Algorithm 2, line 3: every trajectory of batch element b starts from x[b].
     n_traj = plan.n_ex + n_mixed
@@ -429,7 +458,6 @@ def srsoup_sample(
             n_keep = plan.n_visible_ex + n_mixed
             state = state[:n_keep]
             plan.ex_reward = plan.ex_reward[: plan.n_visible_ex]
-            ex_w = ex_w[: plan.n_visible_ex]
         n_traj = state.shape[0]
 
         x0_hat = run.denoise(state.reshape(n_traj * n_batch, -1), sigma).reshape(state.shape)
@@ -445,32 +473,25 @@ def srsoup_sample(
         # Algorithm 2, line 7: query noise shared by every trajectory and reward of batch element b.
         z = _randn((n_queries, n_batch) + shape, gen, dtype, device).reshape(n_queries, n_batch, -1)
 
-        # Which trajectories query: exemplars always; mixed rows only on weighted-sum steps.
-        ex_idx = [plan.traj_index("ex", j) for j in range(plan.n_ex)]
-        mixed_idx = [plan.traj_index("mixed", j) for j in range(n_mixed)]
-        query_idx = ex_idx if soup_now else ex_idx + mixed_idx
-        row_w = ex_w if soup_now else torch.cat([ex_w, mixed_w])  # (Q, M)
-        v = torch.zeros_like(mu)
-        informative = torch.zeros(n_traj, n_batch, dtype=torch.bool, device=device)
-
-        if query_idx:  # Algorithm 2, line 10 (exemplars) / Eq. 9 (weighted-sum rows)
-            sel = torch.tensor(query_idx, device=device)
+        if soup_now:  # exemplars query (Algorithm 2, line 10); mixed rows interpolate (line 15, Eq. 11)
+            mu_ex = mu[ex_sel]
             table = _query_rewards(
-                run, mu[sel], state[sel], x0_hat[sel], z, s, sigma, sigma_next, row_w, query_x0
+                run, mu_ex, state[ex_sel], x0_hat[ex_sel], z, s, sigma, sigma_next, ex_w, query_x0
             )
-            v_q, ok_q, a_m = _search_directions(table, row_w, z)
-            v[sel], informative[sel] = v_q, ok_q
-
-        if soup_now:  # Algorithm 2, line 15 / Eq. 11: interpolate the exemplars' directions, no queries
-            ex_sel = torch.tensor(ex_idx, device=device)
-            mix_sel = torch.tensor(mixed_idx, device=device)
+            v_q, ok_q, a_m = _search_directions(table, ex_w, z)
             v_s, ok_s, ess, shift = _soup_directions(
-                plan, a_m, v_q, ok_q, mu[ex_sel], mu[mix_sel], z, s, correction
+                soup, a_m, v_q, ok_q, mu_ex, mu[mix_sel], z, s, correction
             )
+            v = torch.empty_like(mu)
+            informative = torch.empty(n_traj, n_batch, dtype=torch.bool, device=device)
+            v[ex_sel], informative[ex_sel] = v_q, ok_q
             v[mix_sel], informative[mix_sel] = v_s, ok_s
             stats.ess_per_soup_step.append(ess)
             stats.shift_per_soup_step.append(shift)
             stats.soup_steps += 1
+        else:  # weighted sum (Eq. 9): every trajectory queries the rewards its row weights
+            table = _query_rewards(run, mu, state, x0_hat, z, s, sigma, sigma_next, ws_w, query_x0)
+            v, informative, _ = _search_directions(table, ws_w, z)
 
         ok = usable(v, informative)
         stats.fallbacks += int((~ok).sum())
