@@ -46,7 +46,7 @@ from bench.digits.problem import (  # noqa: E402
 )
 
 # The matched-budget N and the matched-HV ratio are the analytic Figure-1 benchmark's (same protocol).
-from bench.figure1_analytic import matched_query_ratio, ws_matched_n  # noqa: E402
+from bench.figure1_analytic import matched_ratios, ws_matched_n  # noqa: E402
 from bench.reporting import fmt_mean_std, mean_std, print_table, write_json_csv  # noqa: E402
 from sampler_core import ancestral_sample, srsoup_sample  # noqa: E402
 from sampler_core.pareto import hypervolume  # noqa: E402
@@ -217,18 +217,7 @@ def main(argv=None):
     ws_rows = sorted((s for s in summary if s["method"] == "WS"), key=lambda s: s["queries"])
     ratios = []
     for s in (s for s in summary if s["method"] == "SRSoup"):
-        ratio, bound = matched_query_ratio(
-            [w["queries"] for w in ws_rows], [w["hv_mean"] for w in ws_rows], s["queries"], s["hv_mean"]
-        )
-        per_seed = []
-        for i in range(args.seeds):
-            rs, bs = matched_query_ratio(
-                [w["queries"] for w in ws_rows],
-                [w["hv_per_seed"][i] for w in ws_rows],
-                s["queries"],
-                s["hv_per_seed"][i],
-            )
-            per_seed.append((rs, bs))
+        (ratio, bound), per_seed = matched_ratios(ws_rows, s, args.seeds)
         w_match = next(w for w in ws_rows if w["n"] == matched[s["k"]])
         finite = [r for r, b in per_seed if b == "" and math.isfinite(r)]
         ratios.append(

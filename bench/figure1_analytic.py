@@ -245,6 +245,21 @@ def fmt_ratio(ratio, bound) -> str:
     return f"{bound}{ratio:.2f}x"
 
 
+def matched_ratios(ws_rows, soup_row, n_seeds):
+    """``matched_query_ratio`` of one SRSoup summary row against the WS rows, on the mean HV and per seed.
+    Rows carry ``queries``, ``hv_mean`` and ``hv_per_seed``. Returns ((ratio, bound), [(ratio, bound)])."""
+    ws_q = [w["queries"] for w in ws_rows]
+    ws_hv = [w["hv_mean"] for w in ws_rows]
+    mean = matched_query_ratio(ws_q, ws_hv, soup_row["queries"], soup_row["hv_mean"])
+    per_seed = [
+        matched_query_ratio(
+            ws_q, [w["hv_per_seed"][i] for w in ws_rows], soup_row["queries"], soup_row["hv_per_seed"][i]
+        )
+        for i in range(n_seeds)
+    ]
+    return mean, per_seed
+
+
 # --------------------------------------------------------------------------------------------------
 # Plot
 # --------------------------------------------------------------------------------------------------
@@ -399,18 +414,8 @@ def run_case(name, args):
     ws_rows = sorted((r for r in summary if r["method"] == "ws"), key=lambda r: r["queries"])
     ratios = []
     for s in (r for r in summary if r["method"] == "srsoup"):
-        ratio, bound = matched_query_ratio(
-            [w["queries"] for w in ws_rows], [w["hv_mean"] for w in ws_rows], s["queries"], s["hv_mean"]
-        )
-        per_seed = []
-        for i in range(args.seeds):
-            rs, bs = matched_query_ratio(
-                [w["queries"] for w in ws_rows],
-                [w["hv_per_seed"][i] for w in ws_rows],
-                s["queries"],
-                s["hv_per_seed"][i],
-            )
-            per_seed.append(fmt_ratio(rs, bs))
+        (ratio, bound), seed_ratios = matched_ratios(ws_rows, s, args.seeds)
+        per_seed = [fmt_ratio(rs, bs) for rs, bs in seed_ratios]
         ws_match = min(ws_rows, key=lambda w: abs(math.log(w["queries"] / max(s["queries"], 1))))
         ratios.append(
             {
