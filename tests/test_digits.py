@@ -16,10 +16,10 @@ from bench.digits.model import (
     decode,
     images_to_ink,
     load_denoiser,
-    sample_ancestral,
     sigma_schedule,
 )
 from bench.digits.problem import build_rewards, initial_noise, reference_point, score
+from sampler_core import ancestral_sample
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,7 +48,7 @@ def unguided(denoiser):
     """32 unguided samples (15 steps) from seeds 0..31."""
     sigmas = sigma_schedule(15)
     x = initial_noise(range(32), denoiser.latent_shape) * sigmas[0]
-    return sample_ancestral(denoiser, x, sigmas, generator=torch.Generator().manual_seed(123))
+    return ancestral_sample(denoiser, x, sigmas, generator=torch.Generator().manual_seed(123))
 
 
 def test_committed_weights_load_and_are_small(denoiser, classifier):

@@ -228,22 +228,3 @@ def load_denoiser(path: str | Path | None = None, device: str = "cpu") -> Digits
     for p in unet.parameters():
         p.requires_grad_(False)
     return DigitsDenoiser(unet)
-
-
-@torch.no_grad()
-def sample_ancestral(denoiser, x: torch.Tensor, sigmas: torch.Tensor, generator=None) -> torch.Tensor:
-    """Plain Euler-ancestral (eta = 1) sampling in the VE form, for training previews and tests.
-
-    ``x`` is the start at ``sigmas[0]`` (noise * sigmas[0]).
-    """
-    for i in range(len(sigmas) - 1):
-        s0, s1 = float(sigmas[i]), float(sigmas[i + 1])
-        x0 = denoiser(x, torch.full((x.shape[0],), s0))
-        if s1 == 0:
-            x = x0
-            break
-        s_up = math.sqrt(s1**2 * (s0**2 - s1**2) / s0**2)
-        s_down = math.sqrt(s1**2 - s_up**2)
-        x = x0 + s_down * (x - x0) / s0
-        x = x + s_up * torch.randn(x.shape, generator=generator, dtype=x.dtype)
-    return x

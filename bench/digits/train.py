@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from sampler_core import ancestral_sample
+
 from .classifier import CLASSIFIER_WEIGHTS, DigitClassifier
 from .data import load_digits_tensors, split_indices
 from .model import (
@@ -30,7 +32,6 @@ from .model import (
     DigitsUNet,
     DiscreteSchedule,
     decode,
-    sample_ancestral,
     sigma_schedule,
 )
 
@@ -158,7 +159,7 @@ def save_preview(denoiser, classifier, path: Path, n: int = 64, steps: int = 20,
     sigmas = sigma_schedule(steps)
     g = torch.Generator().manual_seed(seed)
     x = torch.randn((n, *denoiser.latent_shape), generator=g) * sigmas[0]
-    images = decode(sample_ancestral(denoiser, x, sigmas, generator=g))
+    images = decode(ancestral_sample(denoiser, x, sigmas, generator=g))
     probs = classify(classifier, images)
     conf, label = probs.max(dim=1)
     cols = 8
@@ -197,11 +198,15 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=None, help="weights folder (default bench/digits/weights)")
     p.add_argument(
         "--preview",
-        type=lambda text: None if text.lower() == "none" else Path(text),
-        default=DEFAULT_PREVIEW,
-        help="unguided sample grid (PNG), or 'none'",
+        type=lambda text: False if text.lower() == "none" else Path(text),
+        default=None,
+        help="unguided sample grid (PNG), or 'none' (default: docs/demo_unguided_samples.png for the "
+        "committed weights, unguided_samples.png in --out otherwise)",
     )
     args = p.parse_args(argv)
+    if args.preview is None:
+        # a run into another folder must not overwrite the README's picture of the committed weights
+        args.preview = args.out / "unguided_samples.png" if args.out else DEFAULT_PREVIEW
     if args.steps < 1:
         raise ValueError(f"--steps must be positive; got {args.steps}")
     if args.threads < 1:
