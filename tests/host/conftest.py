@@ -172,7 +172,7 @@ def host(tmp_path_factory):
     import comfy.utils
     import execution
 
-    import nodes
+    nodes = importlib.import_module("nodes")  # ComfyUI's own top-level nodes.py (the host), not the pack's
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
     assert asyncio.run(nodes.load_custom_node(str(REPO_ROOT))), "ComfyUI failed to load the pack"
