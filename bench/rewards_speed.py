@@ -32,24 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.cpu_torchvision import declare_torchvision_ops_on_cpu_torch  # noqa: E402
 
-def declare_torchvision_ops_on_cpu_torch():
-    """The registry's torchvision is CUDA-linked; with CPU torch its import fails on two missing op
-    schemas. transformers' CLIP and open_clip import torchvision but never run those ops."""
-    if torch.version.cuda is not None or "torchvision" in sys.modules:
-        return None
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - present with a matching torchvision build
-        return None
-    except (AttributeError, RuntimeError):
-        pass
-    library = torch.library.Library("torchvision", "DEF")
-    library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    return library
-
-
-_TORCHVISION_OPS = declare_torchvision_ops_on_cpu_torch()
+declare_torchvision_ops_on_cpu_torch()
 
 from bench.reporting import format_table, write_json_csv  # noqa: E402
 from rewards import REWARD_KINDS, load_reward  # noqa: E402

@@ -14,28 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.cpu_torchvision import declare_torchvision_ops_on_cpu_torch  # noqa: E402
 
-def _declare_torchvision_ops_on_cpu_torch():
-    if torch.version.cuda is not None or "torchvision" in sys.modules:
-        return
-    try:
-        torch.ops.torchvision.nms  # noqa: B018 - present when a matching torchvision build is installed
-        return
-    except (AttributeError, RuntimeError):
-        pass
-    lib = torch.library.Library("torchvision", "DEF")
-    lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    _declare_torchvision_ops_on_cpu_torch.library = lib  # keep the registration alive
-
-
-_declare_torchvision_ops_on_cpu_torch()
+declare_torchvision_ops_on_cpu_torch()
 
 
 class NetworkAccessError(RuntimeError):

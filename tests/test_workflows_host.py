@@ -247,17 +247,13 @@ def test_ui_workflow_loads_in_the_frontend(page, name, tmp_path):
 # Running the SD1.5 workflows end to end, with tiny random models under the real file names
 
 MAKE_TINY_SD15 = r"""
+import runpy
 import sys
 
 import torch
 
-if torch.version.cuda is None:
-    try:
-        torch.ops.torchvision.nms
-    except (AttributeError, RuntimeError):
-        _lib = torch.library.Library("torchvision", "DEF")
-        _lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+_shim = runpy.run_path(CPU_TORCHVISION_SHIM)  # kept: it holds the op definitions
+_shim["declare_torchvision_ops_on_cpu_torch"]()
 comfy_root, target = sys.argv[1], sys.argv[2]
 sys.path.insert(0, comfy_root)
 from comfy.cli_args import args
@@ -355,7 +351,7 @@ def tiny_server(tmp_path_factory):
     checkpoint = base / "models" / "checkpoints" / build.SD15_CKPT
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     made = subprocess.run(
-        [sys.executable, "-c", MAKE_TINY_SD15, str(COMFYUI), str(checkpoint)],
+        [sys.executable, "-c", host.with_cpu_torchvision_shim(MAKE_TINY_SD15), str(COMFYUI), str(checkpoint)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -29,21 +29,21 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PACK_FOLDER_NAME = "comfyui-srsoup"
+CPU_TORCHVISION_SHIM = REPO_ROOT / "bench" / "cpu_torchvision.py"
+
+
+def with_cpu_torchvision_shim(script: str) -> str:
+    """A subprocess script that first declares torchvision's ops on CPU torch (bench/cpu_torchvision.py)."""
+    return f"CPU_TORCHVISION_SHIM = {str(CPU_TORCHVISION_SHIM)!r}\n" + script
+
 
 LAUNCHER = """\
 import os
 import runpy
 import sys
 
-import torch
-
-if torch.version.cuda is None:
-    try:
-        torch.ops.torchvision.nms
-    except (AttributeError, RuntimeError):
-        _lib = torch.library.Library("torchvision", "DEF")
-        _lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        _lib.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+_shim = runpy.run_path(CPU_TORCHVISION_SHIM)  # kept: it holds the op definitions
+_shim["declare_torchvision_ops_on_cpu_torch"]()
 
 comfy_root = sys.argv[1]
 sys.argv = [os.path.join(comfy_root, "main.py")] + sys.argv[2:]
@@ -115,7 +115,7 @@ def comfy_server(
     """Run ComfyUI (CPU) on a free loopback port; yields its URL; stops it on exit."""
     port = free_port()
     launcher = Path(base_dir) / "launch_comfy.py"
-    launcher.write_text(LAUNCHER)
+    launcher.write_text(with_cpu_torchvision_shim(LAUNCHER))
     log_path = Path(base_dir) / "server.log"
     command = [
         python or sys.executable,
